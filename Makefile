@@ -1,0 +1,36 @@
+# usagelens — two commands do everything: `make run` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEMO_EVENTS ?= 200000
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up, load the demo workload into the store if it is empty, and show what it holds.
+run: setup
+	$(BIN)/usagelens demo --if-empty --events $(DEMO_EVENTS) --days 120
+	$(BIN)/usagelens stats
+
+## Set up and run the whole suite (lint included).
+test: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+## Run the benchmarks and write docs/benchmarks.md (several minutes).
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache bench/.data

@@ -1,0 +1,128 @@
+"""The ``Ledger`` protocol: what every storage backend (DuckDB, ClickHouse) provides.
+
+The ledger stores raw usage events and entities, and answers *fact queries*: sums of the
+measures below over a UTC window, grouped by a few dimensions, filtered by project and user.
+It never knows about summaries, budgets or output formats (that is ``report/``).
+
+Measures of every fact row (``FACT_MEASURES``), each also split for API-key events (``api_*``):
+- ``events``: number of events; for the ``label`` dimension, number of events raising the label.
+- ``jobs``: events carrying a ``jobId``, except refunds (a refund points at a job already
+  counted), so job counts add up across days.
+- ``assets``: events that created an asset (``assetKind`` set).
+- ``cu`` / ``discount``: exact ``Decimal`` sums of ``creativeUnitsCost`` / ``discount``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import pyarrow as pa
+
+from usagelens.model import WriteResult
+
+__all__ = [
+    "DIMENSIONS",
+    "FACT_MEASURES",
+    "ActivityQuery",
+    "Dim",
+    "FactQuery",
+    "Ledger",
+    "StoreStats",
+]
+
+Dim = Literal["project_id", "user_id", "model_id", "action", "asset_kind", "label", "day"]
+DIMENSIONS: tuple[str, ...] = ("project_id", "user_id", "model_id", "action", "asset_kind", "label", "day")
+BASE_MEASURES: tuple[str, ...] = ("events", "jobs", "assets", "cu", "discount")
+FACT_MEASURES: tuple[str, ...] = BASE_MEASURES + tuple(f"api_{m}" for m in BASE_MEASURES)
+
+
+@dataclass(frozen=True)
+class FactQuery:
+    """Sum the measures over ``[start, end)`` (naive UTC datetimes) for one team.
+
+    ``by`` lists the grouping dimensions; ``day`` groups by calendar day in ``timezone`` and
+    yields the day's first instant (naive UTC). ``project_ids`` / ``user_ids`` filter when set.
+    """
+
+    team_id: str
+    start: datetime
+    end: datetime
+    by: tuple[Dim, ...] = ()
+    project_ids: tuple[str, ...] | None = None
+    user_ids: tuple[str, ...] | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """A page of raw events in ``[start, end)``, newest first (ties broken by id, descending)."""
+
+    team_id: str
+    start: datetime
+    end: datetime
+    project_ids: tuple[str, ...] | None = None
+    user_ids: tuple[str, ...] | None = None
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What a store holds, for ``usagelens stats``."""
+
+    backend: str
+    location: str
+    events: int
+    first_event: datetime | None
+    last_event: datetime | None
+    teams: int
+    projects: int
+    users: int
+    models: int
+    actions: int
+    api_key_events: int
+    total_cu: Any
+    entities: dict[str, int] = field(default_factory=dict)
+    rollup_rows: dict[str, int] = field(default_factory=dict)
+
+
+class Ledger(Protocol):
+    """A usage store. Writes are atomic and idempotent; reads are exact."""
+
+    def write_events(self, batch: pa.Table) -> WriteResult:
+        """Store a validated batch (``model.EVENT_SCHEMA``) all or nothing.
+
+        An event whose ``(team_id, id)`` is already stored, or repeats earlier in the batch,
+        is skipped and counted in ``WriteResult.duplicates``.
+        """
+        ...
+
+    def upsert_entities(self, kind: str, batch: pa.Table) -> int:
+        """Insert or replace entities of ``kind`` (``model.ENTITY_SCHEMAS``); returns rows."""
+        ...
+
+    def facts(self, query: FactQuery) -> pa.Table:
+        """Grouped sums: one row per group, columns ``query.by`` then ``FACT_MEASURES``."""
+        ...
+
+    def activity(self, query: ActivityQuery) -> list[dict[str, Any]]:
+        """Raw events of one page, as dicts keyed by column name."""
+        ...
+
+    def entities(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
+        """The stored entities of ``kind`` among ``ids`` (unknown ids are absent)."""
+        ...
+
+    def teams(self) -> list[dict[str, Any]]:
+        """Every team with ``id``, ``name`` and ``projects`` (``id``, ``name``), sorted by id."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Counts of what the store holds."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...

@@ -1,0 +1,42 @@
+"""The ``usagelens`` command line: a thin client of the library (Typer + Rich).
+
+Every command is also a function of the library; this module only parses options, renders
+results and maps ``UsageError`` to one line on stderr and exit code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from usagelens.errors import InvalidInput, UsageError
+from usagelens.surfaces import cli_store
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="usagelens",
+    help="A self-hosted usage ledger for generative-AI platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli_store.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``usagelens`` script."""
+    try:
+        app(standalone_mode=True)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        if isinstance(e, InvalidInput):
+            for p in e.problems:
+                print(f"  {p}", file=sys.stderr)
+            if e.total > len(e.problems):
+                print(f"  … and {e.total - len(e.problems):,} more", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,64 @@
+"""Shared fixtures: real DuckDB stores (``:memory:`` or a temp file) and event builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from usagelens.demo import DemoSpec, demo_events
+from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.model import EVENT_SCHEMA
+
+#: A fixed demo for tests: deterministic whatever today is.
+SMALL_DEMO = DemoSpec(seed=11, events=20_000, days=60, end=date(2026, 4, 30))
+
+
+def event(i: int | str, time: datetime, **kw: Any) -> dict[str, Any]:
+    """One event row in ledger columns, with plain defaults."""
+    row: dict[str, Any] = {
+        "id": f"e{i}",
+        "time": time,
+        "team_id": "team_a",
+        "project_id": "proj_1",
+        "user_id": "user_1",
+        "action": "images-generation",
+        "cu": Decimal("1"),
+        "discount": Decimal("0"),
+        "is_api_key": False,
+        "model_id": "model_1",
+        "job_id": f"job_{i}",
+        "asset_id": None,
+        "collection_id": None,
+        "asset_kind": None,
+        "nsfw": None,
+    }
+    row.update(kw)
+    return row
+
+
+def table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (ledger columns) as a batch for ``write_events``."""
+    return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+
+
+@pytest.fixture
+def ledger() -> Iterator[DuckDBLedger]:
+    led = DuckDBLedger(":memory:")
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> str:
+    return str(tmp_path / "store.duckdb")
+
+
+@pytest.fixture(scope="session")
+def small_demo_events() -> pa.Table:
+    return pa.concat_tables(list(demo_events(SMALL_DEMO)))
