@@ -280,3 +280,18 @@ def test_an_unknown_entity_kind_lists_the_accepted_ones(ledger, tmp_path):
     assert str(e.value) == (
         "unknown record kind 'robots' (accepted: events, teams, projects, users, models, jobs, assets)"
     )
+
+
+def test_the_fast_and_the_line_by_line_json_paths_agree(tmp_path, small_demo_events):
+    from usagelens.ingest.readers import open_source
+    from usagelens.ingest.validate import Validator
+    from usagelens.model import EVENT_FIELDS, EVENT_SCHEMA
+
+    path = str(tmp_path / "ev.jsonl")
+    write_events_file([small_demo_events.slice(0, 5000)], path)
+    chunk = next(open_source(path, EVENT_FIELDS).chunks)
+    far = datetime(2100, 1, 1)
+    fast = Validator(path, EVENT_FIELDS, EVENT_SCHEMA, {}, max_time=far).check_jsonl(chunk)
+    slow = Validator(path, EVENT_FIELDS, EVENT_SCHEMA, {}, max_time=far).check(chunk.table.table())
+    assert fast.invalid == slow.invalid == 0
+    assert fast.valid.to_pylist() == slow.valid.to_pylist() == small_demo_events.slice(0, 5000).to_pylist()

@@ -1,16 +1,21 @@
-"""Per-field SQL for validation: a value expression and an error expression for each field.
+"""Per-field SQL for validation, in layers so each value is parsed once per row.
 
 Sources differ in how a value arrives: a JSON value (JSONL, REST bodies), text (CSV cells,
-string columns) or a typed column (Parquet). ``field_sql`` returns ``(value, error)``: the
-value in the ledger's type, and NULL or one message ``field: what is wrong (got …)``.
-Type mismatches of a whole typed column are file-level problems (``ColumnTypeError``).
+string columns) or a typed column (Parquet). For each field, ``field_sql`` returns a
+``FieldSQL``: columns computed from the source row (``base``: presence, text, raw text, JSON
+type), columns computed from those (``parsed``: casts), and over all of them the field's
+``value`` in the ledger's type and its ``error``: NULL, or one message
+``field: what is wrong (got …)``. Typed columns that cannot hold a field raise
+``ColumnTypeError`` (a whole-file problem).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from usagelens.model import CU_SCALE, AssetKind, Field, FieldType
 
-__all__ = ["ColumnTypeError", "field_sql", "lit"]
+__all__ = ["ColumnTypeError", "FieldSQL", "field_sql", "lit"]
 
 _CU = f"DECIMAL(18,{CU_SCALE})"
 _WIDE = "DECIMAL(38,18)"
@@ -18,7 +23,8 @@ _KINDS = [k.value for k in AssetKind]
 _TIME_RE = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?[ ]?([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _NO_OFFSET_RE = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
 _DEC_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-_CU_LIMIT = "1e12"
+_INTS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+_DECIMALS = (FieldType.DECIMAL, FieldType.NONNEG_DECIMAL)
 
 
 class ColumnTypeError(Exception):
@@ -30,6 +36,16 @@ def lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+@dataclass
+class FieldSQL:
+    """Layered SQL of one field (see the module docstring)."""
+
+    base: dict[str, str] = field(default_factory=dict)
+    parsed: dict[str, str] = field(default_factory=dict)
+    value: str = "NULL"
+    error: str = "NULL"
+
+
 def _err(f: Field, what: str, raw: str | None) -> str:
     got = f" || ' (got ' || left({raw}, 60) || ')'" if raw else ""
     return f"{lit(f'{f.name}: {what}')}{got}"
@@ -37,193 +53,173 @@ def _err(f: Field, what: str, raw: str | None) -> str:
 
 def _case(checks: list[tuple[str, str]]) -> str:
     """First matching (condition, message) wins; NULL when none matches."""
+    if not checks:
+        return "NULL"
     return "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in checks) + " END"
 
 
-def _text_checks(f: Field, text: str, raw: str) -> tuple[str, list[tuple[str, str]]]:
-    """Value and checks for a field whose value arrives as text."""
-    t = f.type
+def _parse_text(f: Field, n: str, out: FieldSQL) -> list[tuple[str, str]]:
+    """Value and checks of a field that arrives as text in column ``{n}_s``."""
+    s, r, t = f"{n}_s", f"{n}_r", f.type
     if t is FieldType.STRING:
-        return text, [(f"length({text}) > 512", _err(f, "is longer than 512 characters", None))]
+        out.value = s
+        return [(f"length({s}) > 512", _err(f, "is longer than 512 characters", None))]
     if t is FieldType.ASSET_KIND:
-        return text, [
-            (f"NOT list_contains({_KINDS}, {text})", _err(f, f"must be one of {', '.join(_KINDS)}", raw))
-        ]
+        out.value = s
+        kinds = _err(f, f"must be one of {', '.join(_KINDS)}", r)
+        return [(f"NOT list_contains({_KINDS}, {s})", kinds)]
     if t is FieldType.TIME:
-        return _time_text(f, text, raw)
-    if t in (FieldType.DECIMAL, FieldType.NONNEG_DECIMAL):
-        exact = f"try_cast({text} AS {_WIDE})"
-        checks = [
+        out.parsed[f"{n}_ts"] = f"try_cast({s} AS TIMESTAMPTZ)"
+        out.value = f"{n}_ts::TIMESTAMP"
+        return [
             (
-                f"NOT regexp_matches({text}, '{_DEC_RE}') OR {exact} IS NULL",
-                _err(f, "must be a decimal number", raw),
+                f"regexp_matches({s}, '{_NO_OFFSET_RE}')",
+                _err(f, "has no timezone offset; add Z or ±HH:MM", r),
             ),
             (
-                f"{exact} <> try_cast({text} AS {_CU})",
-                _err(f, f"has more than {CU_SCALE} decimal places", raw),
+                f"{n}_ts IS NULL OR NOT regexp_matches({s}, '{_TIME_RE}')",
+                _err(f, "must be an ISO 8601 date-time with offset, e.g. 2026-04-01T12:00:00Z", r),
             ),
-            (f"abs({exact}) >= {_CU_LIMIT}", _err(f, "is too large (at most 1e12)", raw)),
+            (f"{n}_ts::TIMESTAMP > $max_time", _err(f, "is in the future beyond the accepted tolerance", r)),
         ]
-        if t is FieldType.NONNEG_DECIMAL:
-            checks.append((f"{exact} < 0", _err(f, "must not be negative", raw)))
-        return f"try_cast({text} AS {_CU})", checks
-    raise AssertionError(t)
-
-
-def _time_text(f: Field, text: str, raw: str) -> tuple[str, list[tuple[str, str]]]:
-    value = f"try_cast({text} AS TIMESTAMPTZ)::TIMESTAMP"
-    return value, [
-        (
-            f"regexp_matches({text}, '{_NO_OFFSET_RE}')",
-            _err(f, "has no timezone offset; add Z or ±HH:MM", raw),
-        ),
-        (
-            f"NOT regexp_matches({text}, '{_TIME_RE}') OR try_cast({text} AS TIMESTAMPTZ) IS NULL",
-            _err(f, "must be an ISO 8601 date-time with offset, e.g. 2026-04-01T12:00:00Z", raw),
-        ),
+    out.parsed[f"{n}_x"] = f"try_cast({s} AS {_WIDE})"
+    out.parsed[f"{n}_c"] = f"try_cast({s} AS {_CU})"
+    out.value = f"{n}_c"
+    checks = [
+        (f"{n}_x IS NULL OR NOT regexp_matches({s}, '{_DEC_RE}')", _err(f, "must be a decimal number", r)),
+        *_decimal_range(f, f"{n}_x", f"{n}_c", r),
     ]
+    return checks
 
 
-def _time_limit(f: Field, value: str, raw: str) -> list[tuple[str, str]]:
-    if f.type is not FieldType.TIME:
-        return []
-    return [(f"{value} > $max_time", _err(f, "is in the future beyond the accepted tolerance", raw))]
+def _decimal_range(f: Field, exact: str, value: str, raw: str) -> list[tuple[str, str]]:
+    checks = [
+        (f"{exact} <> {value}", _err(f, f"has more than {CU_SCALE} decimal places", raw)),
+        (f"abs({exact}) >= 1e12", _err(f, "is too large (at most 1e12)", raw)),
+    ]
+    if f.type is FieldType.NONNEG_DECIMAL:
+        checks.append((f"{exact} < 0", _err(f, "must not be negative", raw)))
+    return checks
 
 
-def _finish(f: Field, present: str, value: str, checks: list[tuple[str, str]], raw: str) -> tuple[str, str]:
-    checks = checks + _time_limit(f, value, raw)
-    missing = [(f"NOT ({present})", _err(f, "is required", None))] if f.required else []
-    error = (
-        _case(missing + [(f"({present}) AND ({c})", m) for c, m in checks]) if (missing or checks) else "NULL"
+def _finish(
+    f: Field, n: str, out: FieldSQL, checks: list[tuple[str, str]], text: str | None = None
+) -> FieldSQL:
+    present = f"{n}_p"
+    missing = []
+    if f.required:
+        if text is not None:  # an empty string is there, but empty
+            missing.append((f"{text} = ''", _err(f, "must not be empty", None)))
+        missing.append((f"NOT {present}", _err(f, "is required", None)))
+    out.error = _case(missing + [(f"{present} AND ({c})", m) for c, m in checks])
+    out.value = f"CASE WHEN {present} THEN {out.value} END"
+    return out
+
+
+def _json(f: Field, x: str, n: str, line: str) -> FieldSQL:
+    """A field of a JSON object: ``x`` is its JSON text, or for decimal fields its exact
+    DECIMAL(38,18) value (DuckDB parses JSON numbers as doubles; a typed transform does not)."""
+    t, r = f"{n}_t", f"{n}_r"
+    if f.type in _DECIMALS:
+        return _json_decimal(f, x, n, line)
+    out = FieldSQL(
+        base={t: f"json_type({x})", r: f"{x}::VARCHAR", f"{n}_s": f"json_extract_string({x}, '$')"}
     )
-    return f"CASE WHEN {present} THEN {value} END", error
-
-
-def _json(f: Field, x: str, line: str) -> tuple[str, str]:
-    jt, raw = f"json_type({x})", f"{x}::VARCHAR"
-    present = f"{x} IS NOT NULL AND {jt} <> 'NULL'"
-    s = f"json_extract_string({x}, '$')"
+    out.base[f"{n}_p"] = f"coalesce(json_type({x}) <> 'NULL', false)"
     if f.type is FieldType.BOOL:
-        return _finish(
-            f,
-            present,
-            f"({x}::VARCHAR = 'true')",
-            [(f"{jt} <> 'BOOLEAN'", _err(f, "must be true or false", raw))],
-            raw,
-        )
+        out.value = f"{r} = 'true'"
+        return _finish(f, n, out, [(f"{t} <> 'BOOLEAN'", _err(f, "must be true or false", r))])
     if f.type is FieldType.LABELS:
         elems = f"json_extract({x}, '$[*]')"
         strings = f"list_bool_and(list_transform({elems}, lambda e: json_type(e) = 'VARCHAR'))"
-        ok = f"{jt} = 'ARRAY' AND {strings} IS NOT FALSE"
-        return _finish(
-            f,
-            present,
-            f"from_json({x}, '[\"VARCHAR\"]')",
-            [(f"NOT ({ok})", _err(f, "must be a list of strings", raw))],
-            raw,
-        )
-    numeric = f.type in (FieldType.DECIMAL, FieldType.NONNEG_DECIMAL)
-    allowed = ["VARCHAR"] + (["UBIGINT", "BIGINT", "DOUBLE"] if numeric else [])
-    text, exact = s, []
-    if numeric:
-        # DuckDB parses JSON numbers as doubles; read the digits from the line itself so
-        # 99999999999.999999 is not silently rounded, and check both readings agree.
-        digits = f"regexp_extract({line}, '\"{f.name}\"\\s*:\\s*(-?[0-9][0-9.eE+-]*)', 1)"
-        text = f"CASE WHEN {jt} = 'VARCHAR' THEN {s} ELSE {digits} END"
-        exact = [
-            (
-                f"{jt} <> 'VARCHAR' AND try_cast({text} AS DOUBLE) IS DISTINCT FROM {x}::DOUBLE",
-                _err(f, "could not be read exactly; send it as a string", raw),
-            )
-        ]
-    value, checks = _text_checks(f, text, raw)
-    kind = "a number" if numeric else "a string"
-    type_check = (f"NOT list_contains({allowed}, {jt})", _err(f, f"must be {kind}", raw))
-    empty = [(f"{s} = ''", _err(f, "must not be empty", None))] if f.required else []
-    return _finish(f, present, value, [type_check, *empty, *exact, *checks], raw)
+        out.parsed[f"{n}_ok"] = f"CASE WHEN {t} = 'ARRAY' THEN {strings} IS NOT FALSE ELSE false END"
+        out.value = f"CASE WHEN {n}_ok THEN from_json({x}, '[\"VARCHAR\"]') END"
+        return _finish(f, n, out, [(f"NOT {n}_ok", _err(f, "must be a list of strings", r))])
+    checks = [(f"{t} <> 'VARCHAR'", _err(f, "must be a string", r))]
+    if f.required:
+        checks.append((f"{n}_s = ''", _err(f, "must not be empty", None)))
+    return _finish(f, n, out, checks + _parse_text(f, n, out))
 
 
-def _text(f: Field, x: str) -> tuple[str, str]:
-    raw = f"'\"' || {x} || '\"'"
-    present = f"{x} IS NOT NULL AND {x} <> ''"
+def _json_decimal(f: Field, x: str, n: str, line: str) -> FieldSQL:
+    # The exact value came from a typed transform, which also turns true into 1 and gives
+    # NULL for "abc" or [1]: look at the JSON type, with one more parse, only for those rows.
+    # (``_ok``: the line is a JSON object; the raw text is only extracted for messages)
+    path = lit("$." + f.name)
+    raw = f"json_extract({line}, {path})::VARCHAR"
+    out = FieldSQL(value=f"{n}_c")
+    out.base[f"{n}_t"] = (
+        f"CASE WHEN _ok AND ({x} IS NULL OR {x} IN (0, 1)) THEN json_type({line}, {path}) END"
+    )
+    out.parsed[f"{n}_p"] = f"{x} IS NOT NULL OR coalesce({n}_t <> 'NULL', false)"
+    out.parsed[f"{n}_c"] = f"{x}::{_CU}"
+    ok_types = "('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE')"
+    checks = [
+        (f"{n}_t NOT IN {ok_types}", _err(f, "must be a number", raw)),
+        (f"{x} IS NULL", _err(f, "must be a decimal number", raw)),
+        *_decimal_range(f, x, f"{n}_c", raw),
+    ]
+    return _finish(f, n, out, checks)
+
+
+def _text(f: Field, x: str, n: str) -> FieldSQL:
+    r = f"{n}_r"
+    out = FieldSQL(base={f"{n}_s": x, r: f"'\"' || {x} || '\"'", f"{n}_p": f"coalesce({x} <> '', false)"})
     if f.type is FieldType.BOOL:
-        return _finish(
-            f,
-            present,
-            f"lower({x}) IN ('true', '1')",
-            [(f"lower({x}) NOT IN ('true', 'false', '1', '0')", _err(f, "must be true or false", raw))],
-            raw,
-        )
+        out.value = f"lower({x}) IN ('true', '1')"
+        ok = f"lower({x}) IN ('true', 'false', '1', '0')"
+        return _finish(f, n, out, [(f"NOT {ok}", _err(f, "must be true or false", r))])
     if f.type is FieldType.LABELS:
-        value = (
+        out.parsed[f"{n}_l"] = (
             f"CASE WHEN starts_with({x}, '[') THEN try_cast({x} AS VARCHAR[]) ELSE string_split({x}, ';') END"
         )
-        return _finish(
-            f, present, value, [(f"{value} IS NULL", _err(f, "must be labels separated by ';'", raw))], raw
-        )
-    value, checks = _text_checks(f, x, raw)
-    return _finish(f, present, value, checks, raw)
+        out.value = f"{n}_l"
+        return _finish(f, n, out, [(f"{n}_l IS NULL", _err(f, "must be labels separated by ';'", r))])
+    return _finish(f, n, out, _parse_text(f, n, out), text=x)
 
 
-def _native(f: Field, x: str, typ: str) -> tuple[str, str]:
+def _native(f: Field, x: str, n: str, typ: str) -> FieldSQL:
     """A typed (Parquet) column; text columns go through the text rules."""
-    if typ == "VARCHAR" and f.type is not FieldType.LABELS:
-        return _text(f, x)
-    raw = f"{x}::VARCHAR"
-    present = f"{x} IS NOT NULL"
-    t, ok = f.type, False
+    if typ == "VARCHAR":
+        return _text(f, x, n)
+    r, t = f"{n}_r", f.type
+    out = FieldSQL(base={f"{n}_p": f"{x} IS NOT NULL", r: f"{x}::VARCHAR"}, value=x)
     checks: list[tuple[str, str]] = []
-    value = x
     if t is FieldType.TIME and typ == "TIMESTAMP WITH TIME ZONE":
-        ok, value = True, f"{x}::TIMESTAMP"
-    elif t is FieldType.BOOL:
-        ok = typ == "BOOLEAN"
-    elif t is FieldType.LABELS:
-        ok = typ == "VARCHAR[]"
-        if typ == "VARCHAR":
-            return _text(f, x)
-    elif t in (FieldType.DECIMAL, FieldType.NONNEG_DECIMAL):
-        ok = typ.startswith("DECIMAL") or typ in (
-            "TINYINT",
-            "SMALLINT",
-            "INTEGER",
-            "BIGINT",
-            "UTINYINT",
-            "USMALLINT",
-            "UINTEGER",
-        )
-        value = f"try_cast({x} AS {_CU})"
-        checks = [
-            (f"{x}::{_WIDE} <> {value}", _err(f, f"has more than {CU_SCALE} decimal places", raw)),
-            (f"abs({x}::{_WIDE}) >= {_CU_LIMIT}", _err(f, "is too large (at most 1e12)", raw)),
-        ]
-        if t is FieldType.NONNEG_DECIMAL:
-            checks.append((f"{x} < 0", _err(f, "must not be negative", raw)))
-    if not ok:
+        out.value = f"{x}::TIMESTAMP"
+        future = _err(f, "is in the future beyond the accepted tolerance", r)
+        checks = [(f"{x}::TIMESTAMP > $max_time", future)]
+    elif t in _DECIMALS and (typ.startswith("DECIMAL") or typ in _INTS):
+        out.parsed[f"{n}_c"] = f"try_cast({x} AS {_CU})"
+        out.value = f"{n}_c"
+        checks = _decimal_range(f, f"{x}::{_WIDE}", f"{n}_c", r)
+    elif not ((t is FieldType.BOOL and typ == "BOOLEAN") or (t is FieldType.LABELS and typ == "VARCHAR[]")):
         raise ColumnTypeError(_column_hint(f, typ))
-    return _finish(f, present, value, checks, raw)
+    return _finish(f, n, out, checks)
 
 
 def _column_hint(f: Field, typ: str) -> str:
+    exact = "DECIMAL, integer or text (floating point would not be exact)"
     want = {
         FieldType.TIME: "a timestamp with time zone (UTC-adjusted) or ISO 8601 text with offset",
-        FieldType.DECIMAL: "DECIMAL, integer or text (floating point would not be exact)",
-        FieldType.NONNEG_DECIMAL: "DECIMAL, integer or text (floating point would not be exact)",
+        FieldType.DECIMAL: exact,
+        FieldType.NONNEG_DECIMAL: exact,
         FieldType.BOOL: "BOOLEAN or text true/false",
         FieldType.LABELS: "a list of strings or text",
     }.get(f.type, "text")
     return f"column {f.name} has type {typ}; expected {want}"
 
 
-def field_sql(f: Field, column: str, source: str, line: str = "line") -> tuple[str, str]:
-    """``(value_sql, error_sql)`` of field ``f`` read from ``column``.
+def field_sql(f: Field, column: str, source: str, line: str = "line") -> FieldSQL:
+    """The layered SQL of field ``f`` read from ``column``.
 
-    ``source`` is ``"json"`` (a JSON value taken from the object text in column ``line``),
-    ``"text"`` (a string) or a DuckDB type name of a typed column. Raises
-    ``ColumnTypeError`` when a typed column cannot hold the field.
+    ``source`` is ``"json"`` (``column`` holds the field's JSON text, or its DECIMAL(38,18)
+    value for decimal fields; the whole object text is column ``line``),
+    ``"text"`` (a string) or a DuckDB type name of a typed column.
     """
+    n = f"_{f.column}"
     if source == "json":
-        return _json(f, column, line)
+        return _json(f, column, n, line)
     if source == "text":
-        return _text(f, column)
-    return _native(f, column, source)
+        return _text(f, column, n)
+    return _native(f, column, n, source)

@@ -75,8 +75,12 @@ def ingest_file(
     done = 0
     try:
         for chunk in source.chunks:
-            checked = validator.check(chunk.table, MAX_PROBLEMS - len(report.problems))
-            report.read += chunk.table.num_rows
+            room = MAX_PROBLEMS - len(report.problems)
+            if source.format == "jsonl":
+                checked = validator.check_jsonl(chunk, room)
+            else:
+                checked = validator.check(str(chunk.table), room)
+            report.read += checked.valid.num_rows + checked.invalid
             report.rejected += checked.invalid
             report.problems += checked.problems
             valid.append(checked.valid)

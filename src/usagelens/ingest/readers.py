@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from usagelens.errors import InvalidInput
+from usagelens.ingest.fields import lit
 from usagelens.model import Field
 
 __all__ = ["FORMATS", "Chunk", "Source", "open_source"]
@@ -32,15 +33,19 @@ FORMATS = {
     ".pq": "parquet",
 }
 _BLOCK = 64 << 20  # JSONL is read in blocks of whole lines
-_ROWS = 500_000  # rows per CSV / Parquet chunk
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Raw records: column ``_line`` (line or row number) plus the source's columns."""
+    """Raw records with a ``_line`` column (line or row number) and the source's columns:
+    the SQL text of a relation DuckDB reads from the file itself, or (JSONL) an object whose
+    ``table()`` splits the block into numbered lines."""
 
-    table: pa.Table
+    table: _LazyLines | str
     size: int  # bytes or rows consumed, for progress
+    jsonl: bytes | None = None  # JSONL: the block's bytes, for a fast typed parse
+    first_line: int = 1
+    lines: int = 0  # JSONL: physical lines in the block
 
 
 @dataclass(frozen=True)
@@ -95,15 +100,26 @@ def _jsonl(name: str, handle: BinaryIO, size: int) -> Source:
                     cut = data.rfind(b"\n") + 1
                     data, rest = data[:cut], data[cut:]
                 if data:
-                    lines = pc.list_flatten(pc.split_pattern(pa.array([data], pa.large_binary()), b"\n"))
-                    if data.endswith(b"\n"):
-                        lines = lines.slice(0, len(lines) - 1)
-                    yield Chunk(_lines_table(name, lines, line_no), len(data))
-                    line_no += len(lines)
+                    count = data.count(b"\n") + (not data.endswith(b"\n"))
+                    yield Chunk(_LazyLines(name, data, line_no), len(data), data, line_no, count)
+                    line_no += count
                 if not block:
                     return
 
     return Source(name, "jsonl", "line", size, {}, chunks())
+
+
+class _LazyLines:
+    """The lines of a JSONL block as a table, split only if the slow path needs them."""
+
+    def __init__(self, name: str, data: bytes, first: int) -> None:
+        self.name, self.data, self.first = name, data, first
+
+    def table(self) -> pa.Table:
+        lines = pc.list_flatten(pc.split_pattern(pa.array([self.data], pa.large_binary()), b"\n"))
+        if self.data.endswith(b"\n"):
+            lines = lines.slice(0, len(lines) - 1)
+        return _lines_table(self.name, lines, self.first)
 
 
 def _lines_table(name: str, lines: pa.Array, first: int) -> pa.Table:
@@ -113,7 +129,7 @@ def _lines_table(name: str, lines: pa.Array, first: int) -> pa.Table:
         valid = pc.utf8_is_valid(lines)  # type: ignore[attr-defined]
         bad = pc.index(valid, False).as_py()
         raise InvalidInput(f"{name}: line {first + bad} is not valid UTF-8") from None
-    numbers = pa.array(range(first, first + len(lines)), pa.int64())
+    numbers = pa.array(np.arange(first, first + len(lines), dtype=np.int64))
     keep = pc.not_equal(pc.utf8_trim_whitespace(text), "")
     return pa.table({"_line": numbers, "line": text}).filter(keep)
 
@@ -131,84 +147,56 @@ def _check_columns(name: str, names: list[str], fields: tuple[Field, ...]) -> No
 
 
 def _csv(path: str, fields: tuple[Field, ...]) -> Source:
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=16 << 20),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f.name: pa.string() for f in fields}, strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InvalidInput(f"{path}: cannot read it as CSV ({_short(e)})") from None
-    names = reader.schema.names
+    # DuckDB reads the file (in parallel) inside the validation query; line 1 is the header
+    reader = (
+        f"read_csv({lit(path)}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        "escape = '\"', auto_detect = false"
+    )
+    reader += f", columns = {_header_columns(path)})"
+    names = _describe(path, f"SELECT * FROM {reader}")
     _check_columns(path, names, fields)
-    for n in names:
-        if reader.schema.field(n).type != pa.string():
-            raise InvalidInput(f"{path}: cannot read column '{n}' as text")
+    relation = f"(SELECT row_number() OVER () + 1 AS _line, * FROM {reader})"
+    return Source(
+        path,
+        "csv",
+        "line",
+        Path(path).stat().st_size,
+        dict.fromkeys(names, "text"),
+        iter([Chunk(relation, Path(path).stat().st_size)]),
+    )
 
-    def chunks() -> Iterator[Chunk]:
-        row = 2  # line 1 is the header
-        try:
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
-                yield Chunk(_numbered(table, row), table.num_rows)
-                row += table.num_rows
-        except pa.ArrowInvalid as e:
-            raise InvalidInput(f"{path}: malformed CSV near line {row} ({_short(e)})") from None
 
-    return Source(path, "csv", "line", Path(path).stat().st_size, dict.fromkeys(names, "text"), chunks())
+def _header_columns(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline().rstrip("\r\n")
+    cols = [c.strip().strip('"') for c in header.split(",")]
+    return "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols) + "}"
 
 
 def _parquet(path: str, fields: tuple[Field, ...]) -> Source:
+    reader = f"read_parquet({lit(path)}, file_row_number = true)"
+    con = duckdb.connect()
     try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+        (rows,) = con.execute(f"SELECT count(*) FROM {reader}").fetchone()
+    except duckdb.Error as e:
         raise InvalidInput(f"{path}: not a readable Parquet file ({_short(e)})") from None
-    schema = pf.schema_arrow
-    _check_columns(path, schema.names, fields)
-    columns = {n: _duck_type(schema.field(n).type) for n in schema.names}
-
-    def chunks() -> Iterator[Chunk]:
-        row = 1
-        for batch in pf.iter_batches(batch_size=_ROWS):
-            table = pa.Table.from_batches([batch])
-            yield Chunk(_numbered(table, row), table.num_rows)
-            row += table.num_rows
-
-    return Source(path, "parquet", "row", pf.metadata.num_rows, columns, chunks())
+    finally:
+        con.close()
+    columns = {name: typ for name, typ, *_ in described if name != "file_row_number"}
+    _check_columns(path, list(columns), fields)
+    relation = f"(SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) FROM {reader})"
+    return Source(path, "parquet", "row", rows, columns, iter([Chunk(relation, rows)]))
 
 
-def _numbered(table: pa.Table, first: int) -> pa.Table:
-    return table.add_column(0, "_line", pa.array(range(first, first + table.num_rows), pa.int64()))
-
-
-def _duck_type(t: pa.DataType) -> str:
-    """The DuckDB name of an Arrow type, as DuckDB will see the column."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "VARCHAR"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision},{t.scale})"
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        inner = _duck_type(t.value_type)
-        return f"{inner}[]"
-    names = {
-        pa.bool_(): "BOOLEAN",
-        pa.int8(): "TINYINT",
-        pa.int16(): "SMALLINT",
-        pa.int32(): "INTEGER",
-        pa.int64(): "BIGINT",
-        pa.uint8(): "UTINYINT",
-        pa.uint16(): "USMALLINT",
-        pa.uint32(): "UINTEGER",
-        pa.uint64(): "UBIGINT",
-        pa.float32(): "FLOAT",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-    }
-    return names.get(t, str(t).upper())
+def _describe(path: str, sql: str) -> list[str]:
+    con = duckdb.connect()
+    try:
+        return [r[0] for r in con.execute(f"DESCRIBE {sql}").fetchall()]
+    except duckdb.Error as e:
+        raise InvalidInput(f"{path}: cannot read it as CSV ({_short(e)})") from None
+    finally:
+        con.close()
 
 
 def _short(e: Exception) -> str:

@@ -6,20 +6,45 @@ file parser, not the store), so validation keeps pace with bulk ingest.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from usagelens.errors import InvalidInput
-from usagelens.ingest.fields import ColumnTypeError, field_sql, lit
-from usagelens.model import Field
+from usagelens.ingest.fields import ColumnTypeError, FieldSQL, field_sql, lit
+from usagelens.ingest.readers import Chunk
+from usagelens.model import Field, FieldType
 
 __all__ = ["Checked", "Validator"]
 
 MAX_PROBLEMS = 20
+_DECIMALS = (FieldType.DECIMAL, FieldType.NONNEG_DECIMAL)
+_WIDE = pa.decimal128(38, 18)
+#: How the fast JSONL path reads each field type with Arrow, and how DuckDB then sees it.
+_FAST_TYPES = {
+    FieldType.STRING: pa.string(),
+    FieldType.TIME: pa.string(),
+    FieldType.ASSET_KIND: pa.string(),
+    FieldType.DECIMAL: _WIDE,
+    FieldType.NONNEG_DECIMAL: _WIDE,
+    FieldType.BOOL: pa.bool_(),
+    FieldType.LABELS: pa.list_(pa.string()),
+}
+_FAST_DUCK = {
+    FieldType.STRING: "VARCHAR",
+    FieldType.TIME: "VARCHAR",
+    FieldType.ASSET_KIND: "VARCHAR",
+    FieldType.DECIMAL: "DECIMAL(38,18)",
+    FieldType.NONNEG_DECIMAL: "DECIMAL(38,18)",
+    FieldType.BOOL: "BOOLEAN",
+    FieldType.LABELS: "VARCHAR[]",
+}
 
 
 @dataclass
@@ -52,52 +77,106 @@ class Validator:
             self._sql = self._json_sql() if not columns else self._column_sql(columns)
         except ColumnTypeError as e:
             raise InvalidInput(f"{name}: {e}") from None
+        self._fast_schema = pa.schema([(f.name, _FAST_TYPES[f.type]) for f in fields], metadata=None)
+        fast_columns = {f.name: _FAST_DUCK[f.type] for f in fields}
+        self._fast_sql = "" if columns else self._column_sql(fast_columns)
 
-    def _select(self, exprs: list[tuple[str, str]], extra_errors: list[str]) -> str:
-        values = ", ".join(f"{v} AS {f.column}" for f, (v, _) in zip(self.fields, exprs, strict=True))
-        errors = ", ".join([*(e for _, e in exprs), *extra_errors])
-        return f"{values}, list_filter([{errors}], lambda e: e IS NOT NULL) AS _errs"
+    def _layers(self, source: str, specs: list[FieldSQL], extra_errors: list[str], keep: str) -> str:
+        """Stack the per-field layers on ``source``: base, parsed, then values and errors."""
+        base = ", ".join(f"{e} AS {k}" for s in specs for k, e in s.base.items())
+        parsed = ", ".join(f"{e} AS {k}" for s in specs for k, e in s.parsed.items()) or "1 AS _none"
+        values = ", ".join(f"{s.value} AS {f.column}" for f, s in zip(self.fields, specs, strict=True))
+        errors = ", ".join([*(s.error for s in specs), *extra_errors])
+        return (
+            f"SELECT {keep}, {values}, list_filter([{errors}], lambda e: e IS NOT NULL) AS _errs FROM "
+            f"(SELECT *, {parsed} FROM (SELECT *, {base} FROM {source}))"
+        )
 
     def _column_sql(self, columns: dict[str, str]) -> str:
-        exprs = []
+        specs = []
         for f in self.fields:
             if f.name in columns:
-                exprs.append(field_sql(f, f'"{f.name}"', columns[f.name]))
+                specs.append(field_sql(f, f'"{f.name}"', columns[f.name]))
             else:
-                exprs.append(field_sql(f, "NULL::VARCHAR", "text"))
-        return f"SELECT _line, {self._select(exprs, [])} FROM chunk"
+                specs.append(field_sql(f, "NULL::VARCHAR", "text"))
+        return self._layers("chunk", specs, [], "_line")
 
     def _json_sql(self) -> str:
         names = [f.name for f in self.fields]
-        paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
-        exprs = [field_sql(f, f"_v[{i + 1}]", "json") for i, f in enumerate(self.fields)]
-        accepted = ", ".join(names)
-        unknown = (
-            f"CASE WHEN len(_unknown) > 0 THEN _unknown[1] || ': unknown field (accepted: {accepted})' END"
+        # one typed transform per line gives every value (exact decimals); one more parse
+        # lists the keys, to refuse unknown fields rather than drop them silently
+        struct = (
+            "{"
+            + ", ".join(
+                f'"{f.name}": "{"DECIMAL(38,18)" if f.type in _DECIMALS else "JSON"}"' for f in self.fields
+            )
+            + "}"
         )
-        body = self._select(exprs, [unknown])
+        specs = [field_sql(f, f'_j."{f.name}"', "json") for f in self.fields]
+        unknown = (
+            f"CASE WHEN len(_unknown) > 0 THEN _unknown[1] || ': unknown field (accepted: "
+            f"{', '.join(names)})' END"
+        )
+        source = (
+            f"(SELECT _line, line, _ok, _j, CASE WHEN _ok THEN list_filter(json_keys(line), "
+            f"lambda k: NOT list_contains({names}, k)) END AS _unknown FROM (SELECT _line, line, _j, "
+            "_j IS NOT NULL AND starts_with(ltrim(line), '{') AS _ok FROM (SELECT _line, line, "
+            f"try(json_transform(line, {lit(struct)})) AS _j FROM chunk)))"
+        )
+        cols = ", ".join(f.column for f in self.fields)
         return (
-            f"SELECT _line, CASE WHEN _ok THEN _errs ELSE [CASE WHEN json_valid(line) "
+            f"SELECT _line, {cols}, CASE WHEN _ok THEN _errs ELSE [CASE WHEN json_valid(line) "
             "THEN 'record: must be a JSON object (got ' || left(line, 60) || ')' "
-            "ELSE 'record: is not valid JSON (got ' || left(line, 60) || ')' END] END AS _errs, "
-            f"* EXCLUDE (_line, _errs, _ok, line) FROM (SELECT _line, _ok, line, {body} FROM ("
-            "SELECT _line, line, _ok, CASE WHEN _ok THEN json_extract(line, "
-            f"{paths}) END AS _v, CASE WHEN _ok THEN list_filter(json_keys(line), lambda k: "
-            f"NOT list_contains({names}, k)) END AS _unknown FROM (SELECT _line, line, "
-            "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS _ok "
-            "FROM chunk)))"
+            "ELSE 'record: is not valid JSON (got ' || left(line, 60) || ')' END] END AS _errs "
+            f"FROM ({self._layers(source, specs, [unknown], '_line, _ok, line')})"
         )
 
-    def check(self, chunk: pa.Table, room: int = MAX_PROBLEMS) -> Checked:
-        """Valid rows in ``schema`` plus up to ``room`` problems of the invalid ones."""
-        self._con.register("chunk", chunk)
+    def check_jsonl(self, chunk: Chunk, room: int = MAX_PROBLEMS) -> Checked:
+        """Check JSONL lines: a typed Arrow parse when the chunk is clean, else line by line.
+
+        The fast path (Arrow's JSON reader with the exact schema, then the typed-column rules)
+        refuses any type mismatch or unknown field; a chunk it refuses, or in which it finds
+        an invalid value, is checked again line by line for exact, per-line messages.
+        """
+        if chunk.jsonl is not None and self._fast_sql:
+            try:
+                typed = pajson.read_json(
+                    io.BytesIO(chunk.jsonl),
+                    read_options=pajson.ReadOptions(block_size=1 << 20),
+                    parse_options=pajson.ParseOptions(
+                        explicit_schema=self._fast_schema, unexpected_field_behavior="error"
+                    ),
+                )
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                typed = None
+            # as many records as lines: no blank line, so row i is line first + i
+            if typed is not None and typed.num_rows == chunk.lines:
+                numbers = np.arange(chunk.first_line, chunk.first_line + chunk.lines, dtype=np.int64)
+                checked = self._run(self._fast_sql, typed.add_column(0, "_line", pa.array(numbers)), room)
+                if not checked.invalid:
+                    return checked
+        return self.check(chunk.table.table(), room)
+
+    def check(self, chunk: pa.Table | str, room: int = MAX_PROBLEMS) -> Checked:
+        """Valid rows in ``schema`` plus up to ``room`` problems of the invalid ones.
+
+        ``chunk`` is an Arrow table or the SQL text of a relation (a file DuckDB reads).
+        """
+        return self._run(self._sql, chunk, room)
+
+    def _run(self, sql: str, chunk: pa.Table | str, room: int) -> Checked:
+        if isinstance(chunk, str):
+            sql = sql.replace(" FROM chunk", f" FROM {chunk}")
+        else:
+            self._con.register("chunk", chunk)
         try:
-            params = self._params if "$max_time" in self._sql else None
-            out = self._con.sql(self._sql, params=params).to_arrow_table()
+            params = self._params if "$max_time" in sql else None
+            out = self._con.sql(sql, params=params).to_arrow_table()
         except duckdb.Error as e:
             raise InvalidInput(f"{self.name}: cannot read values ({str(e).splitlines()[0]})") from None
         finally:
-            self._con.unregister("chunk")
+            if not isinstance(chunk, str):
+                self._con.unregister("chunk")
         bad = pc.greater(pc.list_value_length(out["_errs"]), 0)
         invalid = pc.sum(bad).as_py() or 0
         valid = out.filter(pc.invert(bad)) if invalid else out

@@ -43,7 +43,8 @@ class FactQuery:
     """Sum the measures over ``[start, end)`` (naive UTC datetimes) for one team.
 
     ``by`` lists the grouping dimensions; ``day`` groups by calendar day in ``timezone`` and
-    yields the day's first instant (naive UTC). ``project_ids`` / ``user_ids`` filter when set.
+    yields the day's first instant (naive UTC). ``project_ids`` / ``user_ids`` / ``model_ids``
+    filter when set.
     """
 
     team_id: str
@@ -53,6 +54,7 @@ class FactQuery:
     project_ids: tuple[str, ...] | None = None
     user_ids: tuple[str, ...] | None = None
     timezone: str = "UTC"
+    model_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,23 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from usagelens.errors import Unavailable
 from usagelens.ledger import duckdb_sql as q
 from usagelens.ledger.base import ActivityQuery, FactQuery, StoreStats
-from usagelens.ledger.keyset import KeySet
-from usagelens.ledger.plan import ROLLUPS, Piece, buckets, choose_rollup, tile
+from usagelens.ledger.duckdb_write import Writer
+from usagelens.ledger.plan import Piece, buckets, choose_rollup, tile
 from usagelens.ledger.stats import read_stats
 from usagelens.model import CU_TYPE, ENTITY_SCHEMAS, EVENT_SCHEMA, WriteResult
 
 __all__ = ["DuckDBLedger"]
 
-#: Rollup rows appended since the last compaction that trigger one (and at least 1/4 of the
-#: table), so compaction cost stays proportional to what was appended.
-COMPACT_MIN_ROWS = 100_000
 _BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
 _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, asset_kind, is_api_key"
@@ -70,13 +66,26 @@ class DuckDBLedger:
         self._con = _connect(path, read_only)
         self._con.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.Lock()
-        self._keys: KeySet | None = None
+        self._writer = Writer(self._con)
+        self._check_version()
         if not read_only:
             for stmt in q.schema_sql():
                 self._con.execute(stmt)
             self._con.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 [q.SCHEMA_VERSION],
+            )
+
+    def _check_version(self) -> None:
+        tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "meta" not in tables:
+            return
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row and row[0] != q.SCHEMA_VERSION:
+            self._con.close()
+            raise Unavailable(
+                f"the store {self.location} has schema version {row[0]}, this usagelens needs "
+                f"{q.SCHEMA_VERSION}; export its events and ingest them into a new store"
             )
 
     # -- writes -----------------------------------------------------------------------------
@@ -89,119 +98,22 @@ class DuckDBLedger:
         with self._write_lock:
             cur = self._con.cursor()
             try:
-                cur.register("_batch", batch)
-                hashes = cur.execute("SELECT hash(team_id, id) AS k FROM _batch").fetchnumpy()
-                k = np.asarray(hashes["k"], dtype=np.uint64)
-                keep = self._new_rows(cur, batch, k)
-                new = batch.filter(pa.array(keep))
-                if new.num_rows:
-                    self._append(cur, new)
+                written = self._writer.write(cur, batch)
+            except BaseException:
+                self._writer.forget()
+                raise
             finally:
                 cur.close()
-            self._key_set().add(k[keep])
-            return WriteResult(new.num_rows, batch.num_rows - new.num_rows)
-
-    def _key_set(self) -> KeySet:
-        if self._keys is None:
-            cur = self._con.cursor()
-            got = cur.execute("SELECT hash(team_id, id) AS k FROM events").fetchnumpy()
-            cur.close()
-            self._keys = KeySet(np.asarray(got["k"], dtype=np.uint64))
-        return self._keys
-
-    def _new_rows(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table, k: np.ndarray) -> np.ndarray:
-        """Mask of rows to write: first of their id in the batch, and not stored before."""
-        keep = np.ones(len(k), dtype=bool)
-        _, inverse, counts = np.unique(k, return_inverse=True, return_counts=True)
-        repeated = np.nonzero(counts[inverse] > 1)[0]
-        if len(repeated):
-            keep[repeated] = False
-            firsts = self._exact(cur, batch, repeated, "SELECT min(_rn) FROM _c GROUP BY team_id, id")
-            keep[firsts] = True
-        candidates = np.nonzero(keep & self._key_set().contains(k))[0]
-        if len(candidates):
-            stored = self._exact(
-                cur, batch, candidates, "SELECT _rn FROM _c SEMI JOIN events e USING (team_id, id)"
-            )
-            keep[stored] = False
-        return keep
-
-    @staticmethod
-    def _exact(cur: duckdb.DuckDBPyConnection, batch: pa.Table, rows: np.ndarray, sql: str) -> np.ndarray:
-        """Run ``sql`` over the ids of ``rows`` (as table ``_c`` with row numbers ``_rn``)."""
-        ids = batch.select(["team_id", "id"]).take(pa.array(rows))
-        cur.register("_c", ids.append_column("_rn", pa.array(rows, pa.int64())))
-        got = cur.execute(sql).fetchall()
-        cur.unregister("_c")
-        return np.array([r[0] for r in got], dtype=np.int64)
-
-    def _append(self, cur: duckdb.DuckDBPyConnection, new: pa.Table) -> None:
-        cur.register("_new", new)
-        cur.execute("BEGIN")
-        try:
-            cols = ", ".join(q.EVENT_COLUMNS)
-            cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM _new")
-            cur.execute("INSERT INTO teams (id) SELECT DISTINCT team_id FROM _new ON CONFLICT DO NOTHING")
-            cur.execute(
-                "INSERT INTO projects (team_id, id) SELECT DISTINCT team_id, project_id FROM _new "
-                "ON CONFLICT DO NOTHING"
-            )
-            lo = cur.execute("SELECT date_trunc('day', min(time)) FROM _new").fetchone()[0]
-            for r in ROLLUPS:
-                (added,) = cur.execute(q.rollup_append_sql(r, "_new")).fetchone()
-                cur.execute(
-                    "UPDATE rollup_state SET appends = appends + 1, "
-                    "appended_rows = appended_rows + ?, "
-                    "dirty_from = least(coalesce(dirty_from, ?), ?) WHERE name = ?",
-                    [added, lo, lo, r.name],
-                )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        finally:
-            cur.unregister("_new")
-        self._compact(cur, force=False)
+        return WriteResult(written, batch.num_rows - written)
 
     def compact(self) -> None:
         """Merge every rollup row appended since the last compaction with its older twins."""
         with self._write_lock:
             cur = self._con.cursor()
             try:
-                self._compact(cur, force=True)
+                self._writer.compact(cur, force=True)
             finally:
                 cur.close()
-
-    def _compact(self, cur: duckdb.DuckDBPyConnection, *, force: bool) -> None:
-        """Compact each rollup whose appended rows are worth merging (or all, with ``force``).
-
-        A single append is never merged: its rows are already one per key. Merging only the
-        range from the oldest touched day keeps the cost proportional to what changed.
-        """
-        for r in ROLLUPS:
-            appends, rows, lo = cur.execute(
-                "SELECT appends, appended_rows, dirty_from FROM rollup_state WHERE name = ?",
-                [r.name],
-            ).fetchone()
-            if lo is None:
-                continue
-            if not force:
-                (total,) = cur.execute(f"SELECT count(*) FROM {r.name}").fetchone()
-                if appends < 2 or rows < max(COMPACT_MIN_ROWS, total // 4):
-                    continue
-            cur.execute("BEGIN")
-            try:
-                for stmt in q.compact_sql(r):
-                    cur.execute(stmt, {"lo": lo} if "$lo" in stmt else None)
-                cur.execute(
-                    "UPDATE rollup_state SET appends = 0, appended_rows = 0, dirty_from = NULL "
-                    "WHERE name = ?",
-                    [r.name],
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
 
     def upsert_entities(self, kind: str, batch: pa.Table) -> int:
         """Insert or replace entities of ``kind``; the last record of a repeated id wins."""
@@ -226,6 +138,7 @@ class DuckDBLedger:
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums over the window; see ``Ledger.facts``."""
         dims = set(query.by) | ({"user_id"} if query.user_ids is not None else set())
+        dims |= {"model_id"} if query.model_ids is not None else set()
         rollup = choose_rollup(dims)
         grains = rollup.grains if rollup else ()
         day_tz = query.timezone if "day" in query.by else None

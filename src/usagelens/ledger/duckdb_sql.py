@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from usagelens.ledger.base import BASE_MEASURES, ActivityQuery, FactQuery
-from usagelens.ledger.plan import GRAIN_CODES, ROLLUPS, Piece, Rollup
+from usagelens.ledger.plan import ROLLUPS, Piece, Rollup
 from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, FieldType
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
     "schema_sql",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _CU = "DECIMAL(18,6)"
 _SUM = "DECIMAL(38,6)"
 _SQL_TYPE = {
@@ -56,67 +56,58 @@ def schema_sql() -> list[str]:
     stmts = [
         "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
         f"CREATE TABLE IF NOT EXISTS events ({cols})",
-        "CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, appends BIGINT, "
+        # one table for every narrow rollup: ``kind`` says which, ``d1``/``d2`` hold its keys
+        "CREATE TABLE IF NOT EXISTS rollups (kind UTINYINT NOT NULL, grain UTINYINT NOT NULL, "
+        "bucket TIMESTAMP NOT NULL, team_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, "
+        f"is_api_key BOOLEAN NOT NULL, d1 VARCHAR, d2 VARCHAR, events BIGINT, jobs BIGINT, "
+        f"assets BIGINT, cu {_SUM}, discount {_SUM})",
+        "CREATE TABLE IF NOT EXISTS rollup_state (id INTEGER PRIMARY KEY, appends BIGINT, "
         "appended_rows BIGINT, dirty_from TIMESTAMP)",
+        "INSERT INTO rollup_state VALUES (1, 0, 0, NULL) ON CONFLICT DO NOTHING",
     ]
     for kind, fields in ENTITY_FIELDS.items():
         ecols = ", ".join(f"{f.column} {_SQL_TYPE[f.type]}" for f in fields)
         key = "team_id, id" if kind == "projects" else "id"
         stmts.append(f"CREATE TABLE IF NOT EXISTS {kind} ({ecols}, PRIMARY KEY ({key}))")
-    for r in ROLLUPS:
-        dims = "".join(f", {d} VARCHAR" for d in r.dims)
-        stmts.append(
-            f"CREATE TABLE IF NOT EXISTS {r.name} (grain UTINYINT NOT NULL, "
-            "bucket TIMESTAMP NOT NULL, team_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, "
-            f"is_api_key BOOLEAN NOT NULL{dims}, events BIGINT, jobs BIGINT, assets BIGINT, "
-            f"cu {_SUM}, discount {_SUM})"
-        )
-        stmts.append(f"INSERT INTO rollup_state VALUES ('{r.name}', 0, 0, NULL) ON CONFLICT DO NOTHING")
     return stmts
 
 
-def _source(r: Rollup, table: str) -> str:
-    """FROM clause over new events; ``roll_nsfw`` has one row per (event, label)."""
-    if "label" in r.dims:
-        return f"(SELECT *, unnest(nsfw) AS label FROM {table}) e"
-    return f"{table} e"
+def rollup_append_sql(table: str, with_labels: bool = True) -> str:
+    """Append the new events of ``table`` to every rollup at every grain, in one statement.
 
-
-def rollup_append_sql(r: Rollup, table: str) -> str:
-    """Append the new events of ``table`` to rollup ``r`` at all its grains, pre-aggregated.
-
-    Aggregates once at the finest grain, then rolls those rows up to the coarser grains.
+    Each event is paired with each grain, then aggregated once per rollup (a cross join was
+    faster than rolling hours up into days, for 1,000 and for 1,000,000 events). The NSFW
+    rollup, one row per (event, label), is skipped when no event carries a label.
     """
-    keys = ", ".join(_KEYS + r.dims)
     raw = ", ".join(f"{expr} AS {m}" for m, expr in _RAW_MEASURES.items())
-    sums = ", ".join(f"sum({m})" for m in BASE_MEASURES)
-    finest = r.grains[-1]
-    trunc = {
-        "day": "date_trunc('day', {c})",
-        "hour": "date_trunc('hour', {c})",
-    }
-    parts = [
-        f"SELECT {GRAIN_CODES[g]}, {trunc[g].format(c='b')}, {keys}, {sums} FROM fine GROUP BY ALL"
-        for g in r.grains
-        if g != finest
-    ]
-    parts.insert(0, f"SELECT {GRAIN_CODES[finest]}, b, {keys}, {', '.join(BASE_MEASURES)} FROM fine")
-    return (
-        f"INSERT INTO {r.name} WITH fine AS (SELECT {trunc[finest].format(c='e.time')} AS b, "
-        f"{', '.join('e.' + k for k in _KEYS + r.dims)}, {raw} FROM {_source(r, table)} "
-        f"GROUP BY ALL) " + " UNION ALL ".join(parts)
+    keys = ", ".join(f"e.{k}" for k in _KEYS)
+    src = (
+        f"(SELECT g.grain, CASE g.grain WHEN 0 THEN date_trunc('day', e.time) "
+        f"ELSE date_trunc('hour', e.time) END AS bucket, e.* FROM {table} e, "
+        "(VALUES (0::UTINYINT), (1::UTINYINT)) g(grain))"
     )
+    parts = []
+    for r in ROLLUPS:
+        if "label" in r.dims and not with_labels:
+            continue
+        d = [f"e.{c}" for c in r.dims] + ["NULL::VARCHAR"] * (2 - len(r.dims))
+        source = f"(SELECT *, unnest(nsfw) AS label FROM {src}) e" if "label" in r.dims else f"{src} e"
+        parts.append(
+            f"SELECT {r.code}::UTINYINT, e.grain, e.bucket, {keys}, {', '.join(d)}, {raw} "
+            f"FROM {source} GROUP BY ALL"
+        )
+    return "INSERT INTO rollups " + " UNION ALL ".join(parts)
 
 
-def compact_sql(r: Rollup) -> list[str]:
+def compact_sql() -> list[str]:
     """Merge rows of equal key from ``$lo`` on into one row each, sorted for zone maps."""
-    keys = ", ".join(("grain", "bucket", *_KEYS, *r.dims))
+    keys = "kind, grain, bucket, team_id, project_id, is_api_key, d1, d2"
     sums = ", ".join(f"sum({m}) AS {m}" for m in BASE_MEASURES)
     return [
-        f"CREATE OR REPLACE TEMP TABLE _compact AS SELECT {keys}, {sums} FROM {r.name} "
+        f"CREATE OR REPLACE TEMP TABLE _compact AS SELECT {keys}, {sums} FROM rollups "
         "WHERE bucket >= $lo GROUP BY ALL",
-        f"DELETE FROM {r.name} WHERE bucket >= $lo",
-        f"INSERT INTO {r.name} SELECT * FROM _compact ORDER BY grain, team_id, bucket",
+        "DELETE FROM rollups WHERE bucket >= $lo",
+        "INSERT INTO rollups SELECT * FROM _compact ORDER BY kind, grain, team_id, bucket",
         "DROP TABLE _compact",
     ]
 
@@ -132,15 +123,22 @@ def entity_upsert_sql(kind: str, table: str) -> str:
     )
 
 
-def filters_sql(q: FactQuery | ActivityQuery, alias: str, params: dict[str, object]) -> str:
+def filters_sql(
+    q: FactQuery | ActivityQuery, alias: str, params: dict[str, object], column: dict[str, str] | None = None
+) -> str:
+    """WHERE conditions of the query's filters; ``column`` maps dimensions to rollup columns."""
+    col = {d: f"{alias}.{d}" for d in ("project_id", "user_id", "model_id")} | (column or {})
     params["team"] = q.team_id
     where = [f"{alias}.team_id = $team"]
     if q.project_ids is not None:
         params["projects"] = list(q.project_ids)
-        where.append(f"list_contains($projects, {alias}.project_id)")
+        where.append(f"list_contains($projects, {col['project_id']})")
     if q.user_ids is not None:
         params["users"] = list(q.user_ids)
-        where.append(f"list_contains($users, {alias}.user_id)")
+        where.append(f"list_contains($users, {col['user_id']})")
+    if getattr(q, "model_ids", None) is not None:
+        params["models"] = list(q.model_ids)  # type: ignore[union-attr]
+        where.append(f"list_contains($models, {col['model_id']})")
     return " AND ".join(where)
 
 
@@ -179,15 +177,18 @@ def fact_sql(
     if rolled:
         assert rollup is not None
         params["lo"], params["hi"] = min(p.start for p in rolled), max(p.end for p in rolled)
+        column = {d: f"r.d{i}" for i, d in enumerate(rollup.dims, start=1)} | {"project_id": "r.project_id"}
         sel = ", ".join(
-            (["m.label AS day"] if "day" in q.by else []) + [f"r.{d}" for d in dims] + ["r.is_api_key"]
+            (["m.label AS day"] if "day" in q.by else [])
+            + [f"{column[d]} AS {d}" for d in dims]
+            + ["r.is_api_key"]
         )
         sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BASE_MEASURES)
         parts.append(
-            f"SELECT {sel}, {sums} FROM {rollup.name} r JOIN {mapping} m "
+            f"SELECT {sel}, {sums} FROM rollups r JOIN {mapping} m "
             "ON r.grain = m.grain AND r.bucket = m.bucket "
-            f"WHERE {filters_sql(q, 'r', params)} AND r.bucket >= $lo AND r.bucket < $hi "
-            "GROUP BY ALL"
+            f"WHERE r.kind = {rollup.code} AND {filters_sql(q, 'r', params, column)} "
+            "AND r.bucket >= $lo AND r.bucket < $hi GROUP BY ALL"
         )
     if raw:
         parts.append(_raw_part(q, dims, raw, params))

@@ -42,19 +42,21 @@ _EPOCH = datetime(1970, 1, 1)
 
 @dataclass(frozen=True)
 class Rollup:
-    """A narrow rollup table: its name, extra key columns and the grains it is kept at."""
+    """A narrow rollup: its name and code (rows of one kind share a table), its extra key
+    columns (stored as ``d1``, ``d2``) and the grains it is kept at."""
 
     name: str
+    code: int
     dims: tuple[str, ...]
-    grains: tuple[str, ...]
+    grains: tuple[str, ...] = ("day", "hour")
 
 
 #: In order of preference (smallest first) for queries they can answer.
 ROLLUPS: tuple[Rollup, ...] = (
-    Rollup("roll_action", ("action", "asset_kind"), ("day", "hour")),
-    Rollup("roll_model", ("model_id",), ("day", "hour")),
-    Rollup("roll_nsfw", ("label",), ("day", "hour")),
-    Rollup("roll_user", ("user_id",), ("day", "hour")),
+    Rollup("action", 0, ("action", "asset_kind")),
+    Rollup("model", 1, ("model_id",)),
+    Rollup("nsfw", 3, ("label",)),
+    Rollup("user", 2, ("user_id",)),
 )
 _ALWAYS = {"project_id", "day"}
 
@@ -62,7 +64,7 @@ _ALWAYS = {"project_id", "day"}
 def choose_rollup(dims: set[str]) -> Rollup | None:
     """The first rollup holding every dimension in ``dims``, or None (use raw events).
 
-    ``label`` needs ``roll_nsfw`` even for plain totals: its counts are per label.
+    ``label`` needs the ``nsfw`` rollup even for plain totals: its counts are per label.
     """
     needed = dims - _ALWAYS
     for rollup in ROLLUPS:

@@ -20,7 +20,8 @@ def read_stats(cur: duckdb.DuckDBPyConnection, backend: str, location: str) -> S
         "coalesce(sum(cu), 0) FROM events"
     ).fetchone()
     entities = {k: cur.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in ENTITY_KINDS}
-    rollups = {r.name: cur.execute(f"SELECT count(*) FROM {r.name}").fetchone()[0] for r in ROLLUPS}
+    counts = dict(cur.execute("SELECT kind, count(*) FROM rollups GROUP BY kind").fetchall())
+    rollups = {r.name: counts.get(r.code, 0) for r in ROLLUPS}
     return StoreStats(
         backend=backend,
         location=location,

@@ -1,0 +1,30 @@
+"""Run benchmarks: ``python -m bench [name …]`` (all by default), then write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import common, ingest_bench
+
+BENCHES = {m.NAME: m for m in (ingest_bench,)}
+
+
+def main(names: list[str]) -> None:
+    common.DATA.mkdir(parents=True, exist_ok=True)
+    for name in names or list(BENCHES):
+        if name not in BENCHES:
+            sys.exit(f"unknown benchmark {name!r} (known: {', '.join(BENCHES)})")
+        section = BENCHES[name].run(common.DATA)
+        common.save(section)
+        for row in section.rows:
+            print(
+                f"[{name}] {row.scenario}: {row.ours} vs {row.baseline} ({row.ratio}) "
+                f"target {row.target}: {row.met}",
+                flush=True,
+            )
+    common.write_report()
+    print(f"wrote {common.REPORT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,111 @@
+"""Shared benchmark plumbing: data cache, timing, the machine line, the Markdown report.
+
+Each benchmark module exposes ``NAME``, ``TITLE`` and ``run(data: Path) -> Section``; results
+are kept per section in ``bench/results/<name>.json`` so one section can be re-run alone and
+``docs/benchmarks.md`` always shows every section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("USAGELENS_BENCH_DATA", ROOT / "bench" / ".data"))
+RESULTS = ROOT / "bench" / "results"
+REPORT = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Row:
+    """One measured line: ours against the baseline measured in the same run."""
+
+    scenario: str
+    ours: str
+    baseline: str
+    ratio: str
+    target: str
+    met: str
+
+
+@dataclass
+class Section:
+    name: str
+    title: str
+    method: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def median_of(fn: Callable[[], float], runs: int) -> float:
+    """Median of ``runs`` calls of ``fn`` (each returns a measurement)."""
+    return statistics.median(fn() for _ in range(runs))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu}){mem}, {system}"
+
+
+def save(section: Section) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = asdict(section) | {"machine": machine(), "date": datetime.now(UTC).strftime("%Y-%m-%d")}
+    (RESULTS / f"{section.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def render() -> str:
+    """docs/benchmarks.md from every saved section."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python -m bench`). Every figure is a "
+        "median of several runs; every baseline is measured in the same run on the same machine.",
+        "",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        s = json.loads(path.read_text())
+        lines += [f"## {s['title']}", "", f"Measured {s['date']} on {s['machine']}.", "", s["method"], ""]
+        lines += [
+            "| scenario | usagelens | baseline | ratio | target | met |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for r in s["rows"]:
+            lines.append(
+                f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {r['ratio']} | "
+                f"{r['target']} | {r['met']} |"
+            )
+        lines += [""] + [f"- {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
+    return "\n".join(lines)
+
+
+def write_report() -> None:
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(render())
