@@ -19,6 +19,7 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/usagelens demo --if-empty --events $(DEMO_EVENTS) --days 120
 	$(BIN)/usagelens stats
+	$(BIN)/usagelens usage --team team_7_0
 
 ## Set up and run the whole suite (lint included).
 test: setup

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import common, ingest_bench
+from bench import common, ingest_bench, report_bench
 
-BENCHES = {m.NAME: m for m in (ingest_bench,)}
+BENCHES = {m.NAME: m for m in (ingest_bench, report_bench)}
 
 
 def main(names: list[str]) -> None:
@@ -18,8 +18,7 @@ def main(names: list[str]) -> None:
         common.save(section)
         for row in section.rows:
             print(
-                f"[{name}] {row.scenario}: {row.ours} vs {row.baseline} ({row.ratio}) "
-                f"target {row.target}: {row.met}",
+                f"[{name}] {row.scenario}: {row.ours} vs {row.baseline} ({row.ratio}) target {row.target}: {row.met}",
                 flush=True,
             )
     common.write_report()

@@ -99,13 +99,22 @@ def render() -> str:
         ]
         for r in s["rows"]:
             lines.append(
-                f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {r['ratio']} | "
-                f"{r['target']} | {r['met']} |"
+                f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |"
             )
         lines += [""] + [f"- {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
     return "\n".join(lines)
 
 
 def write_report() -> None:
+    """docs/benchmarks.md, and the same tables in the README between the bench markers."""
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(render())
+    text = render()
+    REPORT.write_text(text)
+    readme = ROOT / "README.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    body = readme.read_text()
+    if start in body and end in body:
+        tables = text.split("\n", 3)[3]  # without the page title and intro
+        tables = tables.replace("## ", "#### ")
+        head, rest = body.split(start, 1)
+        readme.write_text(f"{head}{start}\n{tables}\n{end}{rest.split(end, 1)[1]}")

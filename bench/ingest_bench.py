@@ -113,7 +113,6 @@ def _tuples(t: pa.Table) -> list[tuple]:
     return list(zip(*cols, strict=True))
 
 
-
 _FAR = timedelta(days=3650)
 
 

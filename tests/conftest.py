@@ -62,3 +62,22 @@ def store_path(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def small_demo_events() -> pa.Table:
     return pa.concat_tables(list(demo_events(SMALL_DEMO)))
+
+
+@pytest.fixture(scope="session")
+def demo_ledger(small_demo_events: pa.Table) -> Iterator[DuckDBLedger]:
+    """A read-mostly store holding ``SMALL_DEMO`` and its entities (shared by a session)."""
+    from usagelens.demo import demo_entities
+
+    led = DuckDBLedger(":memory:")
+    for kind, t in demo_entities(SMALL_DEMO).items():
+        led.upsert_entities(kind, t)
+    led.write_events(small_demo_events)
+    yield led
+    led.close()
+
+
+@pytest.fixture(scope="session")
+def demo_rows(small_demo_events: pa.Table) -> list[dict[str, Any]]:
+    """``SMALL_DEMO`` events as plain dicts, for independent computations."""
+    return small_demo_events.to_pylist()

@@ -53,9 +53,7 @@ def test_ingest_reads_jsonl_from_stdin(store_path):
 
 def test_bad_input_exits_2_with_the_problems_and_no_traceback(tmp_path, store_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(
-        '{"id":"x","time":"2026-03-01T10:00:00","teamId":"t","projectId":"p","userId":"u","action":"a"}\n'
-    )
+    bad.write_text('{"id":"x","time":"2026-03-01T10:00:00","teamId":"t","projectId":"p","userId":"u","action":"a"}\n')
     res = run("ingest", str(bad), db=store_path)
     assert res.returncode == 2
     assert res.stderr.splitlines() == [
@@ -103,8 +101,7 @@ def test_a_store_held_by_another_process_names_its_pid(store_path):
         [
             sys.executable,
             "-c",
-            f"import duckdb,time; c = duckdb.connect({store_path!r}); "
-            "print('ready', flush=True); time.sleep(30)",
+            f"import duckdb,time; c = duckdb.connect({store_path!r}); print('ready', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -133,8 +130,6 @@ def test_entities_are_ingested_with_the_entity_option(tmp_path, store_path):
 def test_demo_file_output_is_deterministic(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     for p in (a, b):
-        run(
-            "demo", "--events", "2000", "--seed", str(SMALL_DEMO.seed), "--end", "2026-04-30", "--out", str(p)
-        )
+        run("demo", "--events", "2000", "--seed", str(SMALL_DEMO.seed), "--end", "2026-04-30", "--out", str(p))
         time.sleep(0)
     assert a.read_bytes() == b.read_bytes() and len(a.read_text().splitlines()) == 2000

@@ -83,7 +83,7 @@ def _as_dict(tbl, by):
     return {tuple(r[d] for d in by): {k: v for k, v in r.items() if k not in by} for r in tbl.to_pylist()}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spec=events_st,
     zone=st.sampled_from(ZONES),
@@ -94,15 +94,18 @@ def _as_dict(tbl, by):
     batches=st.integers(1, 3),
     projects=st.sampled_from([None, ("p1",), ("p1", "p3")]),
     users=st.sampled_from([None, ("u1", "k1")]),
+    compacted=st.sampled_from([0, 1, 2]),
 )
 def test_rollup_answers_equal_raw_aggregation(
-    spec, zone, by, start_min, length, align, batches, projects, users
+    spec, zone, by, start_min, length, align, batches, projects, users, compacted
 ):
     rows = _rows(spec)
     led = DuckDBLedger(":memory:")
     step = max(1, len(rows) // batches)
-    for i in range(0, len(rows), step):
+    for n, i in enumerate(range(0, len(rows), step)):
         led.write_events(table(rows[i : i + step]))
+        if compacted == 2 or (compacted == 1 and n == 0):  # main tables, recent rows, or both
+            led.compact()
     start = BASE + timedelta(minutes=start_min // align * align)
     end = start + timedelta(minutes=length // align * align)
     q = FactQuery("team_a", start, end, by=by, timezone=zone, project_ids=projects, user_ids=users)

@@ -32,9 +32,7 @@ def test_events_read_back_equal_what_was_written(ledger):
         for i in range(10)
     ]
     assert ledger.write_events(table(rows)).written == 10
-    got = ledger._con.execute(
-        "SELECT id, time, cu, nsfw, asset_kind, is_api_key FROM events ORDER BY time"
-    ).fetchall()
+    got = ledger._con.execute("SELECT id, time, cu, nsfw, asset_kind, is_api_key FROM events ORDER BY time").fetchall()
     assert got == [(r["id"], r["time"], r["cu"], r["nsfw"], r["asset_kind"], r["is_api_key"]) for r in rows]
 
 
@@ -72,14 +70,14 @@ def test_idempotency_holds_across_reopening_the_store(store_path):
 def test_a_batch_that_fails_midway_leaves_the_store_unchanged(ledger):
     ledger.write_events(table([event(1, T0)]))
     before = _all_events(ledger)
-    rollups_before = ledger._con.execute("SELECT * FROM rollups ORDER BY ALL").fetchall()
-    # a real failure after the events insert: the bookkeeping table is gone
-    ledger._con.execute("ALTER TABLE rollup_state RENAME TO rollup_state_gone")
+    recent_before = ledger._con.execute("SELECT * FROM rollups_recent ORDER BY ALL").fetchall()
+    # a real failure after the events insert: the rollup table is gone
+    ledger._con.execute("ALTER TABLE rollups_recent RENAME TO rollups_gone")
     with pytest.raises(duckdb.Error):
         ledger.write_events(table([event(i, T0) for i in range(2, 50)]))
     assert _all_events(ledger) == before
-    assert ledger._con.execute("SELECT * FROM rollups ORDER BY ALL").fetchall() == rollups_before
-    ledger._con.execute("ALTER TABLE rollup_state_gone RENAME TO rollup_state")
+    ledger._con.execute("ALTER TABLE rollups_gone RENAME TO rollups_recent")
+    assert ledger._con.execute("SELECT * FROM rollups_recent ORDER BY ALL").fetchall() == recent_before
     # and nothing was remembered as written: the same batch now goes in whole
     assert ledger.write_events(table([event(i, T0) for i in range(2, 50)])).written == 48
 
@@ -148,4 +146,4 @@ def test_many_small_batches_are_compacted_without_changing_any_figure(ledger):
     ledger.compact()
     after = ledger.facts(q).to_pylist()
     assert [r["cu"] for r in after] == [2 * r["cu"] for r in before]
-    assert ledger._con.execute("SELECT appends FROM rollup_state").fetchone()[0] == 0
+    assert ledger._con.execute("SELECT count(*) FROM rollups_recent").fetchone()[0] == 0

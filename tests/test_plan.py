@@ -31,9 +31,7 @@ def test_pieces_tile_the_window_without_gaps_or_overlaps(start, end):
 
 def test_a_month_in_utc_is_whole_days():
     pieces = tile(datetime(2026, 3, 1), datetime(2026, 4, 1), ("day", "hour"))
-    assert [(p.grain, p.start, p.end) for p in pieces] == [
-        ("day", datetime(2026, 3, 1), datetime(2026, 4, 1))
-    ]
+    assert [(p.grain, p.start, p.end) for p in pieces] == [("day", datetime(2026, 3, 1), datetime(2026, 4, 1))]
     assert len(buckets(pieces)) == 31
 
 

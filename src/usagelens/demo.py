@@ -36,6 +36,8 @@ class DemoSpec:
     events: int = 100_000
     days: int = 120
     end: date | None = None
+    users: int = 320
+    models: int = 420
 
     def end_instant(self) -> datetime:
         """The (naive UTC) instant after the last generated event: midnight after ``end``."""
@@ -45,7 +47,7 @@ class DemoSpec:
 
 def demo_entities(spec: DemoSpec) -> dict[str, pa.Table]:
     """Teams, projects, users and models of the workload (entity schemas)."""
-    return build_catalog(spec.seed).entities()
+    return build_catalog(spec.seed, spec.users, spec.models).entities()
 
 
 def _times(spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
@@ -146,7 +148,7 @@ def demo_events(spec: DemoSpec, chunk: int = _CHUNK) -> Iterator[pa.Table]:
     Events are drawn in fixed blocks (one random stream per block), so the workload does
     not depend on ``chunk``.
     """
-    cat = build_catalog(spec.seed)
+    cat = build_catalog(spec.seed, spec.users, spec.models)
     t = _times(spec, np.random.default_rng([spec.seed, 0xD1]))
     pending: list[pa.Table] = []
     size = 0

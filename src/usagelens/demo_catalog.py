@@ -112,9 +112,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("3d-generation", 0.02, (("3d", 1.0),), (30 * _M, 80 * _M, 5 * _M)),
     Action("audio-generation", 0.02, (("audio", 1.0),), (5 * _M, 20 * _M, _M)),
     Action("text-generation", 0.04, (("text", 0.8), ("", 0.2)), (_M // 80, _M // 2, _M // 80)),
-    Action(
-        "custom", 0.04, (("json", 0.5), ("document", 0.3), ("", 0.2)), (_M // 10, 3 * _M, 1250), model=False
-    ),
+    Action("custom", 0.04, (("json", 0.5), ("document", 0.3), ("", 0.2)), (_M // 10, 3 * _M, 1250), model=False),
     Action("models-training", 0.02, (("", 1.0),), (200 * _M, 1500 * _M, 25 * _M)),
     Action("refunds", 0.02, (("", 1.0),), (_M, 12 * _M, _M // 4), job=False, model=False),
 )
@@ -124,7 +122,7 @@ KIND_NAMES: tuple[str, ...] = tuple(k.value for k in AssetKind)
 class Catalog:
     """Ids, names and weights for one seed; vectorised draws used by the generator."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, users: int = 320, models: int = 420) -> None:
         rng = np.random.default_rng([seed, 0xCA7])
         s = f"{seed:x}"
         self.team_ids = [f"team_{s}_{i}" for i in range(len(_TEAMS))]
@@ -133,15 +131,13 @@ class Catalog:
         self.proj_count = counts
         self.project_team = np.repeat(np.arange(len(_TEAMS)), counts)
         self.project_ids = [f"proj_{s}_{i}" for i in range(int(counts.sum()))]
-        n_users = 320
+        n_users = users
         self.user_team = rng.choice(len(_TEAMS), size=n_users, p=[0.4, 0.3, 0.2, 0.1])
-        self.user_home = self.proj_start[self.user_team] + (
-            rng.random(n_users) * counts[self.user_team]
-        ).astype(int)
+        self.user_home = self.proj_start[self.user_team] + (rng.random(n_users) * counts[self.user_team]).astype(int)
         self.user_is_api = rng.random(n_users) < 0.12
         self.user_ids = [f"{'key' if a else 'user'}_{s}_{i}" for i, a in enumerate(self.user_is_api)]
         self.user_weights = _zipf(n_users, 1.1, rng)
-        self.model_ids = [f"model_{s}_{i}" for i in range(420)]
+        self.model_ids = [f"model_{s}_{i}" for i in range(models)]
         self.model_weights = _zipf(len(self.model_ids), 1.15, rng)
         self._rng = rng
         self.kind_names = list(KIND_NAMES)
@@ -183,9 +179,7 @@ class Catalog:
         ]
         for i, u in enumerate(users):
             if u["isApiKey"]:
-                u["fullName"] = (
-                    f"API key · {['ci-pipeline', 'batch-export', 'game-server', 'discord-bot'][i % 4]} {i}"
-                )
+                u["fullName"] = f"API key · {['ci-pipeline', 'batch-export', 'game-server', 'discord-bot'][i % 4]} {i}"
             else:
                 first, last = _FIRST[rng.integers(len(_FIRST))], _LAST[rng.integers(len(_LAST))]
                 u["fullName"] = f"{first} {last}"
@@ -223,6 +217,6 @@ def _zipf(n: int, s: float, rng: np.random.Generator) -> np.ndarray:
     return w / w.sum()
 
 
-def build_catalog(seed: int) -> Catalog:
+def build_catalog(seed: int, users: int = 320, models: int = 420) -> Catalog:
     """The catalog of ``seed`` (cheap; rebuilt on demand)."""
-    return Catalog(seed)
+    return Catalog(seed, users, models)

@@ -38,9 +38,7 @@ def write_events_file(batches: Iterable[pa.Table], path: str) -> int:
     """Write ``batches`` (``EVENT_SCHEMA``) to ``path``; the format follows the extension."""
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise InvalidArgument(
-            f"--out: unsupported file type '{Path(path).suffix}' (accepted: .jsonl, .csv, .parquet)"
-        )
+        raise InvalidArgument(f"--out: unsupported file type '{Path(path).suffix}' (accepted: .jsonl, .csv, .parquet)")
     tables = list(batches)
     events = pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
     options = {

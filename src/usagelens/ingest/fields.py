@@ -69,18 +69,22 @@ def _parse_text(f: Field, n: str, out: FieldSQL) -> list[tuple[str, str]]:
         kinds = _err(f, f"must be one of {', '.join(_KINDS)}", r)
         return [(f"NOT list_contains({_KINDS}, {s})", kinds)]
     if t is FieldType.TIME:
-        out.parsed[f"{n}_ts"] = f"try_cast({s} AS TIMESTAMPTZ)"
-        out.value = f"{n}_ts::TIMESTAMP"
+        # the common UTC forms parse without ICU or regexes; anything else takes the full checks
+        out.parsed[f"{n}_z"] = (
+            f"coalesce(try_strptime({s}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime({s}, '%Y-%m-%dT%H:%M:%SZ'))"
+        )
+        out.parsed[f"{n}_ts"] = f"CASE WHEN {n}_z IS NULL THEN try_cast({s} AS TIMESTAMPTZ)::TIMESTAMP END"
+        out.value = f"coalesce({n}_z, {n}_ts)"
         return [
             (
-                f"regexp_matches({s}, '{_NO_OFFSET_RE}')",
+                f"{n}_z IS NULL AND regexp_matches({s}, '{_NO_OFFSET_RE}')",
                 _err(f, "has no timezone offset; add Z or ±HH:MM", r),
             ),
             (
-                f"{n}_ts IS NULL OR NOT regexp_matches({s}, '{_TIME_RE}')",
+                f"{n}_z IS NULL AND ({n}_ts IS NULL OR NOT regexp_matches({s}, '{_TIME_RE}'))",
                 _err(f, "must be an ISO 8601 date-time with offset, e.g. 2026-04-01T12:00:00Z", r),
             ),
-            (f"{n}_ts::TIMESTAMP > $max_time", _err(f, "is in the future beyond the accepted tolerance", r)),
+            (f"{out.value} > $max_time", _err(f, "is in the future beyond the accepted tolerance", r)),
         ]
     out.parsed[f"{n}_x"] = f"try_cast({s} AS {_WIDE})"
     out.parsed[f"{n}_c"] = f"try_cast({s} AS {_CU})"
@@ -102,9 +106,7 @@ def _decimal_range(f: Field, exact: str, value: str, raw: str) -> list[tuple[str
     return checks
 
 
-def _finish(
-    f: Field, n: str, out: FieldSQL, checks: list[tuple[str, str]], text: str | None = None
-) -> FieldSQL:
+def _finish(f: Field, n: str, out: FieldSQL, checks: list[tuple[str, str]], text: str | None = None) -> FieldSQL:
     present = f"{n}_p"
     missing = []
     if f.required:
@@ -122,9 +124,7 @@ def _json(f: Field, x: str, n: str, line: str) -> FieldSQL:
     t, r = f"{n}_t", f"{n}_r"
     if f.type in _DECIMALS:
         return _json_decimal(f, x, n, line)
-    out = FieldSQL(
-        base={t: f"json_type({x})", r: f"{x}::VARCHAR", f"{n}_s": f"json_extract_string({x}, '$')"}
-    )
+    out = FieldSQL(base={t: f"json_type({x})", r: f"{x}::VARCHAR", f"{n}_s": f"json_extract_string({x}, '$')"})
     out.base[f"{n}_p"] = f"coalesce(json_type({x}) <> 'NULL', false)"
     if f.type is FieldType.BOOL:
         out.value = f"{r} = 'true'"
@@ -148,9 +148,7 @@ def _json_decimal(f: Field, x: str, n: str, line: str) -> FieldSQL:
     path = lit("$." + f.name)
     raw = f"json_extract({line}, {path})::VARCHAR"
     out = FieldSQL(value=f"{n}_c")
-    out.base[f"{n}_t"] = (
-        f"CASE WHEN _ok AND ({x} IS NULL OR {x} IN (0, 1)) THEN json_type({line}, {path}) END"
-    )
+    out.base[f"{n}_t"] = f"CASE WHEN _ok AND ({x} IS NULL OR {x} IN (0, 1)) THEN json_type({line}, {path}) END"
     out.parsed[f"{n}_p"] = f"{x} IS NOT NULL OR coalesce({n}_t <> 'NULL', false)"
     out.parsed[f"{n}_c"] = f"{x}::{_CU}"
     ok_types = "('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE')"

@@ -8,6 +8,7 @@ duplicates.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,11 @@ def ingest_file(
     report = IngestReport(kind)
     valid: list[pa.Table] = []
     done = 0
+    # the store loads its id set while the file is validated (two cores, two jobs)
+    warm = getattr(ledger, "warm", None)
+    warming = threading.Thread(target=warm, daemon=True) if warm and kind == "events" else None
+    if warming:
+        warming.start()
     try:
         for chunk in source.chunks:
             room = MAX_PROBLEMS - len(report.problems)
@@ -89,6 +95,8 @@ def ingest_file(
                 progress("reading", done, source.total or done)
     finally:
         validator.close()
+        if warming:
+            warming.join()
     if report.read == 0:
         raise InvalidInput(f"{source.name}: the file holds no records")
     if report.rejected and not skip_invalid:

@@ -138,9 +138,7 @@ def _check_columns(name: str, names: list[str], fields: tuple[Field, ...]) -> No
     known = {f.name for f in fields}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidInput(
-            f"{name}: unknown column '{unknown[0]}' (accepted: {', '.join(f.name for f in fields)})"
-        )
+        raise InvalidInput(f"{name}: unknown column '{unknown[0]}' (accepted: {', '.join(f.name for f in fields)})")
     missing = [f.name for f in fields if f.required and f.name not in names]
     if missing:
         raise InvalidInput(f"{name}: missing required column '{missing[0]}'")

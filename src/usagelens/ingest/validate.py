@@ -107,15 +107,12 @@ class Validator:
         # lists the keys, to refuse unknown fields rather than drop them silently
         struct = (
             "{"
-            + ", ".join(
-                f'"{f.name}": "{"DECIMAL(38,18)" if f.type in _DECIMALS else "JSON"}"' for f in self.fields
-            )
+            + ", ".join(f'"{f.name}": "{"DECIMAL(38,18)" if f.type in _DECIMALS else "JSON"}"' for f in self.fields)
             + "}"
         )
         specs = [field_sql(f, f'_j."{f.name}"', "json") for f in self.fields]
         unknown = (
-            f"CASE WHEN len(_unknown) > 0 THEN _unknown[1] || ': unknown field (accepted: "
-            f"{', '.join(names)})' END"
+            f"CASE WHEN len(_unknown) > 0 THEN _unknown[1] || ': unknown field (accepted: {', '.join(names)})' END"
         )
         source = (
             f"(SELECT _line, line, _ok, _j, CASE WHEN _ok THEN list_filter(json_keys(line), "

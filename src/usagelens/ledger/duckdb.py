@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from usagelens.errors import Unavailable
+from usagelens.ledger import duckdb_facts
 from usagelens.ledger import duckdb_sql as q
 from usagelens.ledger.base import ActivityQuery, FactQuery, StoreStats
 from usagelens.ledger.duckdb_write import Writer
-from usagelens.ledger.plan import Piece, buckets, choose_rollup, tile
+from usagelens.ledger.plan import Piece, choose_rollup, tile
 from usagelens.ledger.stats import read_stats
 from usagelens.model import CU_TYPE, ENTITY_SCHEMAS, EVENT_SCHEMA, WriteResult
 
 __all__ = ["DuckDBLedger"]
 
 _BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
+_CACHED = ("users", "models", "projects")
 _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, asset_kind, is_api_key"
 )
@@ -65,8 +68,13 @@ class DuckDBLedger:
         self.location = path
         self._con = _connect(path, read_only)
         self._con.execute("SET TimeZone = 'UTC'")
+        # facts() reads Arrow from cursor.execute(): the "extra copy" DuckDB warns about costs
+        # less than the .sql() relation path (measured ~0.8 ms per query)
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
         self._write_lock = threading.Lock()
         self._writer = Writer(self._con)
+        self._cache: dict[str, dict[str, dict[str, Any]]] = {}
+        self._teams: list[dict[str, Any]] | None = None
         self._check_version()
         if not read_only:
             for stmt in q.schema_sql():
@@ -104,7 +112,18 @@ class DuckDBLedger:
                 raise
             finally:
                 cur.close()
+        if written:
+            self._teams = None  # new teams or projects may have appeared
         return WriteResult(written, batch.num_rows - written)
+
+    def warm(self) -> None:
+        """Load what writes need (the stored id hashes) ahead of a write; safe in a thread."""
+        with self._write_lock:
+            cur = self._con.cursor()
+            try:
+                self._writer.keys(cur)
+            finally:
+                cur.close()
 
     def compact(self) -> None:
         """Merge every rollup row appended since the last compaction with its older twins."""
@@ -126,6 +145,8 @@ class DuckDBLedger:
                 cur.execute("BEGIN")
                 cur.execute(q.entity_upsert_sql(kind, "_ent"))
                 cur.execute("COMMIT")
+                self._cache.pop(kind, None)
+                self._teams = None
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -145,15 +166,14 @@ class DuckDBLedger:
         pieces = tile(query.start, query.end, grains, day_tz)
         if not pieces:
             pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
-        sql, params = q.fact_sql(query, rollup, pieces, "_buckets")
-        mapping = pa.table(
-            list(zip(*buckets(pieces), strict=True)) or [[], [], []],
-            schema=_BUCKETS,
-        )
         cur = self._con.cursor()
         try:
-            cur.register("_buckets", mapping)
-            return cur.sql(sql, params=params).to_arrow_table()
+            sql, params, tables = duckdb_facts.fact_sql(query, rollup, pieces, self._writer.recent_rows(cur) > 0)
+            for name, table in tables.items():
+                cur.register(name, table)
+            rows = cur.execute(sql, params).to_arrow_table()
+            keys = (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"]
+            return duckdb_facts.split_api(rows, keys)
         finally:
             cur.close()
 
@@ -169,20 +189,31 @@ class DuckDBLedger:
         return self._dicts(sql, params)
 
     def entities(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
-        """Stored entities of ``kind`` among ``ids``, sorted by id."""
+        """Stored entities of ``kind`` among ``ids``, sorted by id.
+
+        Users, models and projects (small tables every answer names) are served from a copy
+        in memory, refreshed after each upsert of that kind.
+        """
         cols = ", ".join(ENTITY_SCHEMAS[kind].names)
-        return self._dicts(
-            f"SELECT {cols} FROM {kind} WHERE list_contains($ids, id) ORDER BY id", {"ids": ids}
-        )
+        if kind in _CACHED:
+            cache = self._cache.get(kind)
+            if cache is None:
+                rows = self._dicts(f"SELECT {cols} FROM {kind}", {})
+                cache = self._cache[kind] = {r["id"]: r for r in rows}
+            return [cache[i] for i in sorted(set(ids)) if i in cache]
+        quoted = ", ".join(q.quote(i) for i in ids) or "NULL"
+        return self._dicts(f"SELECT {cols} FROM {kind} WHERE id IN ({quoted}) ORDER BY id", {})
 
     def teams(self) -> list[dict[str, Any]]:
-        """Every team with its projects, sorted by id."""
-        return self._dicts(
-            "SELECT t.id, t.name, coalesce(list({'id': p.id, 'name': p.name} ORDER BY p.id) "
-            "FILTER (WHERE p.id IS NOT NULL), []) AS projects FROM teams t "
-            "LEFT JOIN projects p ON p.team_id = t.id GROUP BY t.id, t.name ORDER BY t.id",
-            {},
-        )
+        """Every team with its projects, sorted by id (kept in memory between writes)."""
+        if self._teams is None:
+            self._teams = self._dicts(
+                "SELECT t.id, t.name, coalesce(list({'id': p.id, 'name': p.name} ORDER BY p.id) "
+                "FILTER (WHERE p.id IS NOT NULL), []) AS projects FROM teams t "
+                "LEFT JOIN projects p ON p.team_id = t.id GROUP BY t.id, t.name ORDER BY t.id",
+                {},
+            )
+        return self._teams
 
     def stats(self) -> StoreStats:
         """Counts of what the store holds."""

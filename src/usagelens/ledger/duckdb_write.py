@@ -10,16 +10,15 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from usagelens.ledger import duckdb_sql as q
 from usagelens.ledger.keyset import KeySet
 
-__all__ = ["COMPACT_MIN_ROWS", "Writer"]
+__all__ = ["COMPACT_AT", "Writer"]
 
-#: Rollup rows appended since the last compaction that trigger one (and at least 1/4 of the
-#: table), so compaction cost stays proportional to what was appended.
-COMPACT_MIN_ROWS = 100_000
+#: Rows in ``rollups_recent`` that trigger a compaction into the sorted main tables. Every
+#: query also scans the recent rows, so this bounds what a query pays for unsorted data.
+COMPACT_AT = 50_000
 
 
 class Writer:
@@ -29,7 +28,7 @@ class Writer:
         self._con = con
         self._keys: KeySet | None = None
         self._pairs: set[tuple[str, str]] | None = None
-        self._state: list | None = None  # [appends, appended_rows, dirty_from, total_rows]
+        self._recent: int | None = None  # rows in rollups_recent
 
     # -- what the store already holds, loaded once --------------------------------------------
 
@@ -45,21 +44,18 @@ class Writer:
             self._pairs = set(cur.execute("SELECT team_id, id FROM projects").fetchall())
         return self._pairs
 
-    def _rollup_state(self, cur: duckdb.DuckDBPyConnection) -> list:
-        if self._state is None:
-            row = cur.execute("SELECT appends, appended_rows, dirty_from FROM rollup_state").fetchone()
-            (total,) = cur.execute("SELECT count(*) FROM rollups").fetchone()
-            self._state = [*row, total]
-        return self._state
+    def recent_rows(self, cur: duckdb.DuckDBPyConnection) -> int:
+        """Rollup rows not yet compacted (cached; kept current by every write)."""
+        if self._recent is None:
+            (self._recent,) = cur.execute("SELECT count(*) FROM rollups_recent").fetchone()
+        return self._recent
 
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
         """Write the new rows of ``batch`` (already in ``EVENT_SCHEMA``); returns rows written."""
         cur.register("_batch", batch)
-        k = np.asarray(
-            cur.execute("SELECT hash(team_id, id) AS k FROM _batch").fetchnumpy()["k"], dtype=np.uint64
-        )
+        k = np.asarray(cur.execute("SELECT hash(team_id, id) AS k FROM _batch").fetchnumpy()["k"], dtype=np.uint64)
         cur.unregister("_batch")
         keep = self._new_rows(cur, batch, k)
         new = batch if keep.all() else batch.filter(pa.array(keep))
@@ -90,14 +86,13 @@ class Writer:
         return keep
 
     def _append(self, cur: duckdb.DuckDBPyConnection, new: pa.Table) -> None:
-        state = self._rollup_state(cur)
+        recent = self.recent_rows(cur)
         pairs = new.group_by(["team_id", "project_id"]).aggregate([])
         fresh = [
             p
             for p in zip(pairs["team_id"].to_pylist(), pairs["project_id"].to_pylist(), strict=True)
             if p not in self._known_pairs(cur)
         ]
-        lo = pc.min(new["time"]).as_py().replace(hour=0, minute=0, second=0, microsecond=0)
         labels = new["nsfw"].null_count < new.num_rows
         cur.register("_new", new)
         cur.execute("BEGIN")
@@ -107,45 +102,35 @@ class Writer:
             if fresh:
                 _register_pairs(cur, fresh)
             (added,) = cur.execute(q.rollup_append_sql("_new", with_labels=labels)).fetchone()
-            dirty = lo if state[2] is None else min(state[2], lo)
-            cur.execute(
-                "UPDATE rollup_state SET appends = ?, appended_rows = ?, dirty_from = ?",
-                [state[0] + 1, state[1] + added, dirty],
-            )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         finally:
             cur.unregister("_new")
-        self._state = [state[0] + 1, state[1] + added, dirty, state[3] + added]
+        self._recent = recent + added
         self._known_pairs(cur).update(fresh)
         self.compact(cur, force=False)
 
     def compact(self, cur: duckdb.DuckDBPyConnection, *, force: bool) -> None:
-        """Merge rollup rows appended since the last compaction, when worth it (or ``force``).
-
-        A single append is never merged: its rows are already one per key. Merging only the
-        range from the oldest touched day keeps the cost proportional to what changed.
-        """
-        appends, rows, lo, total = self._rollup_state(cur)
-        if lo is None or (not force and (appends < 2 or rows < max(COMPACT_MIN_ROWS, total // 4))):
+        """Move the recent rollup rows into the sorted main tables once there are enough of
+        them (or whenever there are any, with ``force``). Cost: proportional to recent rows."""
+        recent = self.recent_rows(cur)
+        if recent == 0 or (not force and recent < COMPACT_AT):
             return
         cur.execute("BEGIN")
         try:
             for stmt in q.compact_sql():
-                cur.execute(stmt, {"lo": lo} if "$lo" in stmt else None)
-            cur.execute("UPDATE rollup_state SET appends = 0, appended_rows = 0, dirty_from = NULL")
-            (total,) = cur.execute("SELECT count(*) FROM rollups").fetchone()
+                cur.execute(stmt)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        self._state = [0, 0, None, total]
+        self._recent = 0
 
     def forget(self) -> None:
         """Drop cached state (after a failed write, the database is the truth)."""
-        self._state = None
+        self._recent = None
         self._pairs = None
 
 

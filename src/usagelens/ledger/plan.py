@@ -1,9 +1,9 @@
 """Which rollup answers a fact query, and how its window is tiled into rollup buckets.
 
 Rollups are narrow: each is keyed by (grain, bucket, team, project, API-key flag) plus the one
-or two dimensions a figure needs, and kept at two UTC grains, day and hour. A window is tiled
-with the coarsest grain that fits: a 120-day window in any whole-hour zone costs ~120 day
-buckets plus at most 23 hour buckets at each edge. What no bucket fits exactly (the half hour
+or two dimensions a figure needs, and kept at three UTC grains: week, day and hour. A window is
+tiled with the coarsest grain that fits: a 120-day window in any whole-hour zone costs ~17 week
+buckets, at most 12 day buckets and 46 hour buckets at its edges. What no bucket fits exactly (the half hour
 at each end of an India-time day, a window starting at 10:07) is read from the raw events,
 which are clustered by time, so only those minutes are scanned. Answers are always exact.
 
@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 #: Grain name -> (code stored in the rollup tables, bucket length).
-GRAIN_CODES: dict[str, int] = {"day": 0, "hour": 1}
+GRAIN_CODES: dict[str, int] = {"day": 0, "hour": 1, "week": 2}
 _STEP: dict[str, timedelta] = {
+    "week": timedelta(days=7),  # aligned on 1970-01-01, like every grain
     "day": timedelta(days=1),
     "hour": timedelta(hours=1),
 }
@@ -48,7 +49,7 @@ class Rollup:
     name: str
     code: int
     dims: tuple[str, ...]
-    grains: tuple[str, ...] = ("day", "hour")
+    grains: tuple[str, ...] = ("week", "day", "hour")
 
 
 #: In order of preference (smallest first) for queries they can answer.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from usagelens.ledger.base import StoreStats
+from usagelens.ledger.duckdb_sql import main_table
 from usagelens.ledger.plan import ROLLUPS
 from usagelens.model import ENTITY_KINDS
 
@@ -20,8 +21,12 @@ def read_stats(cur: duckdb.DuckDBPyConnection, backend: str, location: str) -> S
         "coalesce(sum(cu), 0) FROM events"
     ).fetchone()
     entities = {k: cur.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in ENTITY_KINDS}
-    counts = dict(cur.execute("SELECT kind, count(*) FROM rollups GROUP BY kind").fetchall())
-    rollups = {r.name: counts.get(r.code, 0) for r in ROLLUPS}
+    counts = dict(cur.execute("SELECT kind, count(*) FROM rollups_recent GROUP BY kind").fetchall())
+    rollups = {
+        r.name: counts.get(r.code, 0)
+        + sum(cur.execute(f"SELECT count(*) FROM {main_table(r, g)}").fetchone()[0] for g in r.grains)
+        for r in ROLLUPS
+    }
     return StoreStats(
         backend=backend,
         location=location,

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from usagelens.errors import InvalidInput, UsageError
-from usagelens.surfaces import cli_store
+from usagelens.surfaces import cli_store, cli_usage
 
 __all__ = ["app", "main"]
 
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli_store.register(app)
+cli_usage.register(app)
 
 
 def main() -> None:

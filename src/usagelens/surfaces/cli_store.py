@@ -62,16 +62,13 @@ def ingest(
     entity: Annotated[
         str | None,
         typer.Option(
-            help="Ingest entities of this kind instead of events: teams, projects, users, "
-            "models, jobs, assets."
+            help="Ingest entities of this kind instead of events: teams, projects, users, models, jobs, assets."
         ),
     ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="jsonl, csv or parquet (default: from the file name).")
     ] = None,
-    skip_invalid: Annotated[
-        bool, typer.Option(help="Write the valid records and report the rejected ones.")
-    ] = False,
+    skip_invalid: Annotated[bool, typer.Option(help="Write the valid records and report the rejected ones.")] = False,
     future_tolerance: Annotated[
         str, typer.Option(help="Reject event times later than now plus this (e.g. 15m, 1h, 2d).")
     ] = "1h",
@@ -122,9 +119,7 @@ def demo(
     end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD, default today).")] = None,
     out_file: Annotated[
         str | None,
-        typer.Option(
-            "--out", help="Write events to this .jsonl, .csv or .parquet file instead of the store."
-        ),
+        typer.Option("--out", help="Write events to this .jsonl, .csv or .parquet file instead of the store."),
     ] = None,
     if_empty: Annotated[bool, typer.Option(help="Do nothing when the store has events.")] = False,
     db: DbOption = None,

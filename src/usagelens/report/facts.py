@@ -1,0 +1,136 @@
+"""Gather, from the ledger, every figure one usage answer needs (and only those).
+
+Each figure is one ``Ledger.facts`` query over a narrow rollup. Per-identity and per-model
+facts stay Arrow tables: a team may have 10,000 users, but an answer shows a few, so rows are
+sorted and cut in Arrow and only the shown ones become Python objects.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from usagelens.ledger.base import FACT_MEASURES, FactQuery, Ledger
+from usagelens.query import UsageQuery
+
+__all__ = ["Facts", "Row", "fact_query", "gather", "sums", "top"]
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Facts:
+    """The figures of one answer."""
+
+    totals: Row
+    previous: Row
+    by_action_kind: list[Row]
+    by_user: pa.Table
+    by_model: pa.Table  # events with a model only
+    by_label: list[Row]
+
+    @property
+    def by_action(self) -> list[Row]:
+        """Per usage type: ``by_action_kind`` summed over asset kinds."""
+        return _sum_by(self.by_action_kind, "action")
+
+    @property
+    def by_kind(self) -> list[Row]:
+        """Per asset kind (kinds with at least one asset)."""
+        return [r for r in _sum_by(self.by_action_kind, "asset_kind") if r["asset_kind"]]
+
+
+def _sum_by(rows: list[Row], key: str) -> list[Row]:
+    out: dict[Any, Row] = {}
+    for r in rows:
+        acc = out.setdefault(r[key], {key: r[key]})
+        for m in FACT_MEASURES:
+            acc[m] = acc.get(m, 0) + r[m]
+    return list(out.values())
+
+
+def top(table: pa.Table, id_column: str, n: int | None = None) -> list[Row]:
+    """The first ``n`` rows (all with None) by CU descending, ties by id ascending."""
+    if n is not None and n <= 0:
+        return []
+    order = pc.sort_indices(table, [("cu", "descending"), (id_column, "ascending")])
+    if n is not None:
+        order = order.slice(0, n)
+    return table.take(order).to_pylist()
+
+
+def sums(table: pa.Table, skip: int = 0, id_column: str | None = None) -> Row:
+    """Measures summed over ``table`` (after the ``skip`` top rows when ``id_column`` is set)."""
+    if skip and id_column:
+        order = pc.sort_indices(table, [("cu", "descending"), (id_column, "ascending")])
+        table = table.take(order.slice(skip))
+    out: Row = {}
+    for m in FACT_MEASURES:
+        v = pc.sum(table[m]).as_py()
+        out[m] = _zero(m) if v is None else v
+    return out
+
+
+def _zero(measure: str) -> Decimal | int:
+    return Decimal(0) if measure.endswith(("cu", "discount")) else 0
+
+
+def fact_query(
+    q: UsageQuery,
+    by: tuple = (),
+    start: datetime | None = None,
+    end: datetime | None = None,
+    model_ids: tuple[str, ...] | None = None,
+) -> FactQuery:
+    """The ledger query of ``q``'s filters over its window (or ``start``/``end``)."""
+    return FactQuery(
+        team_id=q.team_id,
+        start=start or q.start,
+        end=end or q.end,
+        by=by,  # type: ignore[arg-type]
+        project_ids=q.project_ids,
+        user_ids=q.user_ids,
+        timezone=q.timezone,
+        model_ids=model_ids,
+    )
+
+
+def gather(ledger: Ledger, q: UsageQuery) -> Facts:
+    """The figures every answer shows: totals, previous period, per type/kind/user/model/label.
+
+    The five queries are independent; they run side by side (the database releases the GIL).
+    """
+    prev_start, prev_end = q.previous
+    queries = [
+        fact_query(q, ("action", "asset_kind")),
+        fact_query(q, (), prev_start, prev_end),
+        fact_query(q, ("user_id",)),
+        fact_query(q, ("model_id",)),
+        fact_query(q, ("label",)),
+    ]
+    by_action_kind, previous, by_user, by_model, by_label = _pool().map(ledger.facts, queries)
+    kinds = by_action_kind.to_pylist()
+    return Facts(
+        totals={m: sum((r[m] for r in kinds), _zero(m)) for m in FACT_MEASURES},
+        previous=previous.to_pylist()[0],
+        by_action_kind=kinds,
+        by_user=by_user,
+        by_model=by_model.filter(pc.is_valid(by_model["model_id"])),
+        by_label=by_label.to_pylist(),
+    )
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usagelens-facts")
+    return _POOL

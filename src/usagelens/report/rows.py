@@ -1,0 +1,108 @@
+"""Fact rows → the rows of the contract (CONTRACT §2), sorted, with names joined.
+
+Every list is sorted by its figure, descending, ties broken by id ascending, so answers are
+deterministic. Names longer than ``NAME_MAX`` characters are shortened with "…".
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from usagelens.report.facts import Row
+from usagelens.report.jsonout import num
+
+__all__ = ["NAME_MAX", "asset_rows", "consumption_rows", "model_rows", "nsfw_rows", "short", "usage_rows"]
+
+NAME_MAX = 40
+
+
+def short(name: str | None, limit: int = NAME_MAX) -> str | None:
+    """``name`` cut to ``limit`` characters, ending with "…" when cut."""
+    if name is None or len(name) <= limit:
+        return name
+    return name[: limit - 1] + "…"
+
+
+def consumption_rows(by_user: list[Row], users: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per identity: CU after discount (``value``), ``discount``, ``total``."""
+    out = []
+    for r in by_user:
+        u = users.get(r["user_id"], {})
+        is_api = u.get("is_api_key")
+        if is_api is None:
+            is_api = r["api_events"] == r["events"]
+        out.append(
+            {
+                "userId": r["user_id"],
+                "name": short(u.get("full_name") or u.get("email")),
+                "isApiKey": bool(is_api),
+                "value": num(r["cu"]),
+                "discount": num(r["discount"]),
+                "total": num(r["cu"] + r["discount"]),
+            }
+        )
+    out.sort(key=lambda x: (-x["value"], x["userId"]))
+    return out
+
+
+def model_rows(by_model: list[Row], models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, by CU descending, with its name."""
+    out = [
+        {
+            "modelId": r["model_id"],
+            "modelName": short(models.get(r["model_id"], {}).get("name")),
+            "totalCU": num(r["cu"]),
+            "totalJobs": r["jobs"],
+            "totalApiKeyCU": num(r["api_cu"]),
+            "totalDiscountCU": num(r["discount"]),
+            "totalApiKeyDiscountCU": num(r["api_discount"]),
+        }
+        for r in by_model
+    ]
+    out.sort(key=lambda x: (-x["totalCU"], x["modelId"]))
+    return out
+
+
+def asset_rows(by_kind: list[Row]) -> list[dict[str, Any]]:
+    """Assets created per kind, by count descending."""
+    out = [
+        {"kind": r["asset_kind"], "count": r["assets"], "countApiKey": r["api_assets"]} for r in by_kind if r["assets"]
+    ]
+    out.sort(key=lambda x: (-x["count"], x["kind"]))
+    return out
+
+
+def usage_rows(by_action: list[Row]) -> list[dict[str, Any]]:
+    """Per usage type, by CU descending."""
+    out = [
+        {
+            "usageName": r["action"],
+            "count": r["events"],
+            "cu": num(r["cu"]),
+            "discount": num(r["discount"]),
+            "apiKeyCount": r["api_events"],
+            "apiKeyCU": num(r["api_cu"]),
+        }
+        for r in by_action
+    ]
+    out.sort(key=lambda x: (-x["cu"], x["usageName"]))
+    return out
+
+
+def nsfw_rows(by_label: list[Row]) -> list[dict[str, Any]]:
+    """Moderation labels raised at least once, by count descending."""
+    out = [
+        {"label": r["label"], "count": r["events"], "countApiKey": r["api_events"]}
+        for r in by_label
+        if r["events"] and r["label"] is not None
+    ]
+    out.sort(key=lambda x: (-x["count"], x["label"]))
+    return out
+
+
+def change_pct(current: Decimal, previous: Decimal) -> Decimal | None:
+    """Change from ``previous`` to ``current`` in percent (1 decimal), None when previous is 0."""
+    if previous == 0:
+        return None
+    return num(((current - previous) / abs(previous) * 100).quantize(Decimal("0.1")))

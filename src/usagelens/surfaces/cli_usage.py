@@ -1,0 +1,161 @@
+"""``usagelens usage``: the usage answer on a terminal (Rich tables), as JSON or as Markdown."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from usagelens.auth import Caller
+from usagelens.errors import InvalidArgument
+from usagelens.ledger import open_ledger
+from usagelens.query import UsageArgs
+from usagelens.service import usage as usage_answer
+from usagelens.surfaces.cli_store import DbOption
+
+__all__ = ["register", "usage"]
+
+out = Console()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, Decimal):
+        return f"{v:,f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for _, header in cols:
+        t.add_column(header, justify="right" if header in ("CU", "jobs", "count", "discount", "total") else "left")
+    for r in rows:
+        t.add_row(*(_cell(r.get(k)) for k, _ in cols))
+    return t
+
+
+def _print(d: dict[str, Any]) -> None:
+    t, s = d["totals"], d["scope"]
+    prev = t["previousPeriod"]
+    change = f" ({prev['changePct']:+}% vs previous period)" if prev["changePct"] is not None else ""
+    out.print(
+        f"[bold]Usage {t['startDate']} → {t['endDate']}[/] ({t['window']['timezone']}) · team "
+        f"{s['teamId']}" + (f" · projects {', '.join(s['projectIds'])}" if s["projectIds"] else "")
+    )
+    out.print(
+        f"[bold]{_cell(t['totalCU'])} CU[/] charged{change} · {_cell(t['totalDiscountCU'])} discount · "
+        f"{_cell(t['jobs'])} jobs · {_cell(t['assets'])} assets · {_cell(t['users'])} users · "
+        f"{_cell(t['models'])} models"
+    )
+    out.print(
+        _table(
+            "Top consumers",
+            d["consumption"],
+            [
+                ("userId", "user"),
+                ("name", "name"),
+                ("isApiKey", "API key"),
+                ("value", "CU"),
+                ("discount", "discount"),
+                ("total", "total"),
+            ],
+        )
+    )
+    out.print(
+        _table(
+            "Top models",
+            d["modelUsages"],
+            [
+                ("modelId", "model"),
+                ("modelName", "name"),
+                ("totalCU", "CU"),
+                ("totalJobs", "jobs"),
+                ("totalApiKeyCU", "API-key CU"),
+            ],
+        )
+    )
+    out.print(
+        _table(
+            "Assets by kind",
+            d["assetUsages"],
+            [("kind", "kind"), ("count", "count"), ("countApiKey", "API key")],
+        )
+    )
+    if "usages" in d:
+        out.print(
+            _table(
+                "Usage types",
+                d["usages"],
+                [("usageName", "type"), ("count", "count"), ("cu", "CU"), ("discount", "discount")],
+            )
+        )
+    if "activity" in d:
+        out.print(
+            _table(
+                "Activity",
+                d["activity"],
+                [
+                    ("time", "time"),
+                    ("userId", "user"),
+                    ("action", "action"),
+                    ("creativeUnitsCost", "CU"),
+                    ("modelId", "model"),
+                ],
+            )
+        )
+    for key in ("usages.daily", "modelUsages.daily", "nsfwUsages", "entities"):
+        if key in d:
+            out.print(f"[dim]{key}: {len(d[key])} rows (see --format json)[/]")
+    out.print(f"[italic]{d['_hint']}[/]")
+
+
+def usage(
+    team: Annotated[str | None, typer.Option(help="Team id (required when the store has several).")] = None,
+    project: Annotated[str | None, typer.Option(help="Context project: alone, it filters to it.")] = None,
+    scope: Annotated[str | None, typer.Option(help="project or team.")] = None,
+    projects: Annotated[str | None, typer.Option(help="Comma-separated project ids to filter.")] = None,
+    users: Annotated[str | None, typer.Option(help="Comma-separated user ids to filter.")] = None,
+    start: Annotated[str | None, typer.Option(help="Start date (YYYY-MM-DD or ISO date-time).")] = None,
+    end: Annotated[str | None, typer.Option(help="End date, inclusive (default today).")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA timezone for dates and days.")] = "UTC",
+    include: Annotated[list[str] | None, typer.Option(help="Section to expand (repeatable).")] = None,
+    activity_offset: Annotated[int | None, typer.Option(help="Activity page offset (0, 100, …).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+    db: DbOption = None,
+) -> None:
+    """Usage for a date range: totals, top consumers, top models, assets (the MCP tool's answer)."""
+    if fmt not in ("table", "json", "markdown"):
+        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: table, json, markdown)")
+    args = UsageArgs(
+        team_id=team,
+        project_id=project,
+        scope=scope,
+        project_ids=[p for p in projects.split(",") if p] if projects else None,
+        user_ids=[u for u in users.split(",") if u] if users else None,
+        start_date=start,
+        end_date=end,
+        timezone=timezone,
+        include=list(include or []),
+        activity_offset=activity_offset,
+        response_format="markdown" if fmt == "markdown" else "json",
+    )
+    ledger = open_ledger(db, read_only=False)
+    try:
+        answer = usage_answer(ledger, Caller.local(), args)
+    finally:
+        ledger.close()
+    if fmt == "table":
+        _print(answer.data)
+    else:
+        print(answer.text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``usage`` to ``app``."""
+    app.command()(usage)
