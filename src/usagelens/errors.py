@@ -12,6 +12,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidInput",
     "NotFound",
+    "Unauthorized",
     "Unavailable",
     "UsageError",
 ]
@@ -52,6 +53,12 @@ class NotFound(UsageError):
     """A team, project or other id is unknown (or not visible to the caller)."""
 
     code = "not_found"
+
+
+class Unauthorized(UsageError):
+    """No credentials, or credentials that do not match a live key."""
+
+    code = "unauthorized"
 
 
 class Forbidden(UsageError):

@@ -125,6 +125,18 @@ class Ledger(Protocol):
         """Counts of what the store holds."""
         ...
 
+    def put_key(self, record: dict[str, Any]) -> None:
+        """Store an API key record (``auth.KeyRecord`` fields); its ``key_id`` is unique."""
+        ...
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every API key record, revoked ones included, sorted by creation."""
+        ...
+
+    def revoke_key(self, key_id: str, when: datetime) -> bool:
+        """Mark a key revoked; False when no live key has that id."""
+        ...
+
     def close(self) -> None:
         """Release the store."""
         ...

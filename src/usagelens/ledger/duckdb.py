@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,30 @@ class DuckDBLedger:
             return read_stats(cur, self.backend, self.location)
         finally:
             cur.close()
+
+    def put_key(self, record: dict[str, Any]) -> None:
+        """Store an API key record."""
+        cols = ", ".join(record)
+        with self._write_lock:
+            self._con.cursor().execute(
+                f"INSERT INTO api_keys ({cols}) VALUES ({', '.join('?' * len(record))})", list(record.values())
+            ).close()
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every API key record, oldest first."""
+        return self._dicts("SELECT * FROM api_keys ORDER BY created_at, key_id", {})
+
+    def revoke_key(self, key_id: str, when: datetime) -> bool:
+        """Mark a live key revoked."""
+        with self._write_lock:
+            cur = self._con.cursor()
+            try:
+                (n,) = cur.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", [when, key_id]
+                ).fetchone()
+            finally:
+                cur.close()
+        return n > 0
 
     def _dicts(self, sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
         cur = self._con.cursor()

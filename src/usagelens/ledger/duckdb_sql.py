@@ -88,6 +88,9 @@ def schema_sql() -> list[str]:
         "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
         f"CREATE TABLE IF NOT EXISTS events ({cols})",
         f"CREATE TABLE IF NOT EXISTS rollups_recent (kind UTINYINT NOT NULL, grain UTINYINT NOT NULL, {_ROLLUP_COLS})",
+        "CREATE TABLE IF NOT EXISTS api_keys (key_id VARCHAR PRIMARY KEY, secret_hash VARCHAR NOT NULL, "
+        "salt VARCHAR NOT NULL, team_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, project_id VARCHAR, "
+        "label VARCHAR, created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)",
     ]
     for r, g, team in _main_tables():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {main_table(r, g, team)} ({_ROLLUP_COLS})")

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from usagelens.errors import InvalidInput, UsageError
-from usagelens.surfaces import cli_store, cli_usage
+from usagelens.surfaces import cli_keys, cli_store, cli_usage
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 cli_store.register(app)
 cli_usage.register(app)
+cli_keys.register(app)
 
 
 def main() -> None:
@@ -41,3 +42,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # a bug, not a usage error: still one line, never a traceback
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: internal error ({type(e).__name__}: {first}); please report it", file=sys.stderr)
+        sys.exit(1)
