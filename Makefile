@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Set up, load the demo workload into the store if it is empty, and show what it holds.
+PORT ?= 8000
+
+## Set up, load the demo workload into the store if it is empty, then serve it (Ctrl-C stops).
 run: setup
 	$(BIN)/usagelens demo --if-empty --events $(DEMO_EVENTS) --days 120
-	$(BIN)/usagelens stats
 	$(BIN)/usagelens usage --team team_7_0
+	$(BIN)/usagelens serve --port $(PORT) --demo-key .usagelens-demo-key.json
 
 ## Set up and run the whole suite (lint included).
 test: setup

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.common import Row, Section, timed
 from bench.ingest_bench import BASE, END, prepare
+from usagelens import service
 from usagelens.auth import Caller
 from usagelens.demo import DemoSpec
 from usagelens.ledger.duckdb import DuckDBLedger
@@ -82,7 +83,12 @@ def _naive(led: DuckDBLedger, start: datetime, end: datetime, groups: list[str])
 def _measure(led: DuckDBLedger, args: UsageArgs, include: str | None) -> tuple[float, float, int]:
     q = resolve(args, Caller.local(), led.teams(), NOW)
     usage(led, Caller.local(), args, now=NOW)  # warm
-    ours = statistics.median(timed(lambda: usage(led, Caller.local(), args, now=NOW)) for _ in range(RUNS))
+
+    def cold() -> float:
+        service._CACHE.clear()  # measure the engine, not the answer cache
+        return timed(lambda: usage(led, Caller.local(), args, now=NOW))
+
+    ours = statistics.median(cold() for _ in range(RUNS))
     naive = statistics.median(timed(lambda: _naive(led, q.start, q.end, _NAIVE[include])) for _ in range(3))
     size = len(usage(led, Caller.local(), args, now=NOW).text.encode())
     return ours * 1000, naive * 1000, size

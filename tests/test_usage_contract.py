@@ -176,3 +176,14 @@ def test_a_datetime_end_is_the_instant_the_window_stops(demo_ledger, demo_rows):
         "timezone": "UTC",
     }
     assert d["totals"]["endDate"] == "2026-04-09T19:45:30+02:00"
+
+
+def test_a_write_is_seen_by_the_next_answer(ledger):
+    from conftest import event, table
+
+    args = UsageArgs(start_date="2026-04-01", end_date="2026-04-30")
+    ledger.write_events(table([event(1, datetime(2026, 4, 20), cu=Decimal("2"))]))
+    first = usage(ledger, Caller.local(), args, now=NOW)
+    assert usage(ledger, Caller.local(), args, now=NOW) is first  # cached
+    ledger.write_events(table([event(2, datetime(2026, 4, 21), cu=Decimal("3"))]))
+    assert usage(ledger, Caller.local(), args, now=NOW).data["totals"]["totalCU"] == 5

@@ -104,14 +104,21 @@ class Action:
 
 
 _M = 1_000_000
+#: Usage types are names Scenario's API uses (``usageName``/``action``), so the demo store is
+#: also a valid upstream for Scenario's SDK in strict mode. Generations create every kind.
 ACTIONS: tuple[Action, ...] = (
-    Action("images-generation", 0.60, (("image", 0.95), ("image-hdr", 0.05)), (_M, 12 * _M, _M // 4)),
+    Action(
+        "images-generation",
+        0.60,
+        (("image", 0.84), ("video", 0.07), ("3d", 0.03), ("audio", 0.03), ("image-hdr", 0.03)),
+        (_M, 12 * _M, _M // 4),
+    ),
     Action("upscale", 0.11, (("image", 1.0),), (2 * _M, 10 * _M, _M), model=False),
     Action("background-removal", 0.08, (("image", 1.0),), (_M, 2 * _M, _M // 2), model=False),
-    Action("videos-generation", 0.05, (("video", 1.0),), (20 * _M, 200 * _M, 5 * _M)),
-    Action("3d-generation", 0.02, (("3d", 1.0),), (30 * _M, 80 * _M, 5 * _M)),
-    Action("audio-generation", 0.02, (("audio", 1.0),), (5 * _M, 20 * _M, _M)),
-    Action("text-generation", 0.04, (("text", 0.8), ("", 0.2)), (_M // 80, _M // 2, _M // 80)),
+    Action("restyle", 0.04, (("image", 1.0),), (2 * _M, 8 * _M, _M // 2)),
+    Action("texture", 0.03, (("image", 1.0),), (3 * _M, 15 * _M, _M)),
+    Action("skybox-base-360", 0.02, (("image-hdr", 1.0),), (10 * _M, 40 * _M, 5 * _M)),
+    Action("captioning", 0.04, (("text", 0.8), ("", 0.2)), (_M // 80, _M // 2, _M // 80)),
     Action("custom", 0.04, (("json", 0.5), ("document", 0.3), ("", 0.2)), (_M // 10, 3 * _M, 1250), model=False),
     Action("models-training", 0.02, (("", 1.0),), (200 * _M, 1500 * _M, 25 * _M)),
     Action("refunds", 0.02, (("", 1.0),), (_M, 12 * _M, _M // 4), job=False, model=False),

@@ -43,8 +43,10 @@ class InvalidInput(InvalidArgument):
 
     code = "invalid_input"
 
-    def __init__(self, message: str, *, problems: list[str] | None = None, total: int = 0) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, problems: list[str] | None = None, total: int = 0, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
         self.problems = problems or []
         self.total = total or len(self.problems)
 

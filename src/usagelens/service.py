@@ -7,6 +7,8 @@ A surface builds ``UsageArgs`` and a ``Caller``, calls one function and renders 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -162,8 +164,36 @@ def _ordered(resp: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage(ledger: Ledger, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
-    """The ``usage`` tool: the bounded summary plus requested expansions (CONTRACT §2)."""
+    """The ``usage`` tool: the bounded summary plus requested expansions (CONTRACT §2).
+
+    Answers are cached per resolved query until the store's next write (when the ledger
+    exposes a ``version``); callers must treat ``Answer.data`` as read-only.
+    """
     q = resolve(args, caller, ledger.teams(), now)
+    version = getattr(ledger, "version", None)
+    key = (version, q)
+    if version is not None:
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    answer = _answer(ledger, q)
+    if version is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = answer
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return answer
+
+
+#: Answers kept (least recently used first out); a write changes the version in every key.
+CACHE_SIZE = 512
+_CACHE: OrderedDict[tuple, Answer] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _answer(ledger: Ledger, q: UsageQuery) -> Answer:
     facts = gather(ledger, q)
     lists = _lists(ledger, facts)
     events = facts.totals["events"]

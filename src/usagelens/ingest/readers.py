@@ -176,7 +176,7 @@ def _parquet(path: str, fields: tuple[Field, ...]) -> Source:
     con = duckdb.connect()
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-        (rows,) = con.execute(f"SELECT count(*) FROM {reader}").fetchone()
+        (rows,) = con.execute(f"SELECT count(*) FROM {reader}").fetchall()[0]
     except duckdb.Error as e:
         raise InvalidInput(f"{path}: not a readable Parquet file ({_short(e)})") from None
     finally:

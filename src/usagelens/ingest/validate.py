@@ -81,6 +81,10 @@ class Validator:
         fast_columns = {f.name: _FAST_DUCK[f.type] for f in fields}
         self._fast_sql = "" if columns else self._column_sql(fast_columns)
 
+    def set_max_time(self, max_time: datetime) -> None:
+        """Refuse event times after ``max_time`` from now on (a validator may outlive a request)."""
+        self._params["max_time"] = max_time
+
     def _layers(self, source: str, specs: list[FieldSQL], extra_errors: list[str], keep: str) -> str:
         """Stack the per-field layers on ``source``: base, parsed, then values and errors."""
         base = ", ".join(f"{e} AS {k}" for s in specs for k, e in s.base.items())

@@ -55,6 +55,7 @@ class FactQuery:
     user_ids: tuple[str, ...] | None = None
     timezone: str = "UTC"
     model_ids: tuple[str, ...] | None = None
+    per: str = "day"  # the ``day`` dimension's bucket: "day" (in ``timezone``) or "hour" (UTC)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,14 @@ class Ledger(Protocol):
 
     def stats(self) -> StoreStats:
         """Counts of what the store holds."""
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        """A small value stored under ``key`` (e.g. where a sync stopped), or None."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing any previous value (atomic)."""
         ...
 
     def put_key(self, record: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ time, a cursor per read).
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import warnings
@@ -32,8 +33,10 @@ __all__ = ["DuckDBLedger"]
 
 _BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
 _CACHED = ("users", "models", "projects")
+_VERSIONS = itertools.count(1)
 _ACTIVITY_COLUMNS = (
-    "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, asset_kind, is_api_key"
+    "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, collection_id, asset_kind, "
+    "nsfw, is_api_key"
 )
 
 
@@ -76,6 +79,9 @@ class DuckDBLedger:
         self._writer = Writer(self._con)
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
         self._teams: list[dict[str, Any]] | None = None
+        #: Unique to this store's current content (across every store of the process): a cache
+        #: keyed by it is never stale, even when another store reuses this object's id.
+        self.version = next(_VERSIONS)
         self._check_version()
         if not read_only:
             for stmt in q.schema_sql():
@@ -89,7 +95,7 @@ class DuckDBLedger:
         tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "meta" not in tables:
             return
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0]
         if row and row[0] != q.SCHEMA_VERSION:
             self._con.close()
             raise Unavailable(
@@ -115,6 +121,7 @@ class DuckDBLedger:
                 cur.close()
         if written:
             self._teams = None  # new teams or projects may have appeared
+            self.version = next(_VERSIONS)
         return WriteResult(written, batch.num_rows - written)
 
     def warm(self) -> None:
@@ -148,6 +155,7 @@ class DuckDBLedger:
                 cur.execute("COMMIT")
                 self._cache.pop(kind, None)
                 self._teams = None
+                self.version = next(_VERSIONS)
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -164,7 +172,7 @@ class DuckDBLedger:
         rollup = choose_rollup(dims)
         grains = rollup.grains if rollup else ()
         day_tz = query.timezone if "day" in query.by else None
-        pieces = tile(query.start, query.end, grains, day_tz)
+        pieces = tile(query.start, query.end, grains, day_tz, query.per)
         if not pieces:
             pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
         cur = self._con.cursor()
@@ -224,6 +232,18 @@ class DuckDBLedger:
         finally:
             cur.close()
 
+    def get_meta(self, key: str) -> str | None:
+        """The value stored under ``key`` in the ``meta`` table, or None."""
+        rows = self._dicts("SELECT value FROM meta WHERE key = $key", {"key": key})
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` (one statement: atomic)."""
+        with self._write_lock:
+            self._con.cursor().execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]
+            ).close()
+
     def put_key(self, record: dict[str, Any]) -> None:
         """Store an API key record."""
         cols = ", ".join(record)
@@ -243,7 +263,7 @@ class DuckDBLedger:
             try:
                 (n,) = cur.execute(
                     "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", [when, key_id]
-                ).fetchone()
+                ).fetchall()[0]
             finally:
                 cur.close()
         return n > 0

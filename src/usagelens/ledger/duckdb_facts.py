@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from usagelens.ledger.base import BASE_MEASURES, FactQuery
+from usagelens.ledger.base import BASE_MEASURES, FACT_MEASURES, FactQuery
 from usagelens.ledger.duckdb_sql import EPOCH, RAW_MEASURES, TEAM_GRAINS, filters_sql, main_table, ts
 from usagelens.ledger.plan import GRAIN_CODES, Piece, Rollup, buckets
 
@@ -24,6 +25,12 @@ _MAX_OR = 8
 _QUARTER = timedelta(minutes=15)
 _MAPPING = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
 _QUARTERS = pa.schema([("q", pa.timestamp("us")), ("label", pa.timestamp("us"))])
+
+
+def _sum(expr: str, measure: str) -> str:
+    """sum() of a measure; counts stay BIGINT (DuckDB widens sums of BIGINT to HUGEINT)."""
+    cast = "" if measure in ("cu", "discount") else "::BIGINT"
+    return f"sum({expr}){cast} AS {measure}"
 
 
 def _aligned(t: datetime) -> bool:
@@ -80,7 +87,7 @@ def _rolled_part(
     """
     column = {d: f"r.d{i}" for i, d in enumerate(rollup.dims, start=1)} | {"project_id": "r.project_id"}
     cols = [f"{column[d]} AS {d}" for d in dims] + ["r.is_api_key"]
-    sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BASE_MEASURES)
+    sums = ", ".join(_sum(f"r.{m}", m) for m in BASE_MEASURES)
     where = filters_sql(q, "r", params, column)
     by_grain: dict[str, list[Piece]] = {}
     for p in rolled:
@@ -137,7 +144,7 @@ def fact_sql(q: FactQuery, rollup: Rollup | None, pieces: list[Piece], recent: b
     # kept short on purpose: DuckDB spends ~45 µs per expression planning a statement, more
     # than the scan itself here; the API-key split and sorting happen in Arrow (``split_api``)
     keys = (["day"] if "day" in q.by else []) + dims
-    sums = ", ".join(f"sum({m}) AS {m}" for m in BASE_MEASURES)
+    sums = ", ".join(_sum(m, m) for m in BASE_MEASURES)
     sel = ", ".join([*keys, "is_api_key"])
     if len(parts) == 1 and " UNION ALL " not in parts[0]:
         return parts[0], params, tables  # already one row per group
@@ -145,29 +152,27 @@ def fact_sql(q: FactQuery, rollup: Rollup | None, pieces: list[Piece], recent: b
 
 
 def split_api(table: pa.Table, keys: list[str]) -> pa.Table:
-    """Rows per (keys, is_api_key) → one row per keys with ``FACT_MEASURES``, sorted by keys."""
+    """Rows per (keys, is_api_key) → one row per keys with ``FACT_MEASURES``, sorted by keys.
+
+    Counts are int64 and CU decimal128(38, 6) whatever the path.
+    """
     if not keys:  # totals: at most two rows, cheaper in Python than in Arrow
-        out: dict[str, object] = {f"{p}{m}": _total(table[m].slice(0, 0)) for p in ("", "api_") for m in BASE_MEASURES}
+        out: dict[str, Any] = {m: Decimal(0) if m.endswith(("cu", "discount")) else 0 for m in FACT_MEASURES}
         for row in table.to_pylist():
             for m in BASE_MEASURES:
-                out[m] += row[m]  # type: ignore[operator]
+                out[m] += row[m]
                 if row["is_api_key"]:
-                    out[f"api_{m}"] += row[m]  # type: ignore[operator]
-        return pa.table({k: [v] for k, v in out.items()})
-    cols: dict[str, pa.Array] = {k: table[k] for k in keys}
+                    out[f"api_{m}"] += row[m]
+        return pa.table({m: pa.array([out[m]], _TYPES[m.removeprefix("api_")]) for m in FACT_MEASURES})
+    cols: dict[str, Any] = {k: table[k] for k in keys}
     for m in BASE_MEASURES:
-        col = table[m]
+        col = table[m].cast(_TYPES[m])
         cols[m] = col
         cols[f"api_{m}"] = pc.if_else(table["is_api_key"], col, pa.scalar(0, col.type))
-    t = pa.table(cols)
-    measures = list(cols)[len(keys) :]
-    if not keys:
-        return pa.table({m: [_total(t[m])] for m in measures})
-    out = t.group_by(keys, use_threads=False).aggregate([(m, "sum") for m in measures])
-    out = out.rename_columns([n.removesuffix("_sum") for n in out.column_names])
-    return out.select([*keys, *measures]).sort_by([(k, "ascending") for k in keys])
+    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate([(m, "sum") for m in FACT_MEASURES])
+    grouped = grouped.rename_columns([n.removesuffix("_sum") for n in grouped.column_names])
+    return grouped.select([*keys, *FACT_MEASURES]).sort_by([(k, "ascending") for k in keys])
 
 
-def _total(col: pa.ChunkedArray) -> object:
-    v = pc.sum(col).as_py()
-    return v if v is not None else (Decimal(0) if pa.types.is_decimal(col.type) else 0)
+_CU = pa.decimal128(38, 6)
+_TYPES = {"events": pa.int64(), "jobs": pa.int64(), "assets": pa.int64(), "cu": _CU, "discount": _CU}

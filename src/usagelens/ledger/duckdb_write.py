@@ -47,7 +47,7 @@ class Writer:
     def recent_rows(self, cur: duckdb.DuckDBPyConnection) -> int:
         """Rollup rows not yet compacted (cached; kept current by every write)."""
         if self._recent is None:
-            (self._recent,) = cur.execute("SELECT count(*) FROM rollups_recent").fetchone()
+            (self._recent,) = cur.execute("SELECT count(*) FROM rollups_recent").fetchall()[0]
         return self._recent
 
     # -- writing ---------------------------------------------------------------------------
@@ -101,7 +101,7 @@ class Writer:
             cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM _new")
             if fresh:
                 _register_pairs(cur, fresh)
-            (added,) = cur.execute(q.rollup_append_sql("_new", with_labels=labels)).fetchone()
+            (added,) = cur.execute(q.rollup_append_sql("_new", with_labels=labels)).fetchall()[0]
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")

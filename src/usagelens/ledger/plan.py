@@ -124,20 +124,36 @@ def day_starts(start: datetime, end: datetime, tz: str) -> list[datetime]:
         d += timedelta(days=1)
 
 
-def tile(start: datetime, end: datetime, grains: tuple[str, ...], day_tz: str | None = None) -> list[Piece]:
+def tile(
+    start: datetime, end: datetime, grains: tuple[str, ...], day_tz: str | None = None, per: str = "day"
+) -> list[Piece]:
     """Cover ``[start, end)`` with pieces at the coarsest available grains.
 
-    With ``day_tz``, the window is first cut at each local midnight and every piece carries
-    its day's first instant (the window start for the first, partial day) as ``label``.
+    With ``day_tz``, the window is first cut at each local midnight (``per="hour"``: at each
+    hour) and every piece carries its bucket's first instant (for the first, partial bucket
+    the bucket's real start) as ``label``.
     """
     if day_tz is None:
         return _tile_segment(start, end, grains, None)
-    cuts = [start, *day_starts(start, end, day_tz), end]
-    first_label = _day_start(start, day_tz)
+    if per == "hour":  # hours start on the UTC hour in every whole-hour zone, and we say so
+        cuts = [start, *_hour_starts(start, end), end]
+        first_label = _floor(start, "hour")
+    else:
+        cuts = [start, *day_starts(start, end, day_tz), end]
+        first_label = _day_start(start, day_tz)
     pieces: list[Piece] = []
     for i, (a, b) in enumerate(itertools.pairwise(cuts)):
         pieces += _tile_segment(a, b, grains, first_label if i == 0 else a)
     return pieces
+
+
+def _hour_starts(start: datetime, end: datetime) -> list[datetime]:
+    out, t = [], _ceil(start, "hour")
+    t = t if t > start else t + _STEP["hour"]
+    while t < end:
+        out.append(t)
+        t += _STEP["hour"]
+    return out
 
 
 def _day_start(t: datetime, tz: str) -> datetime:

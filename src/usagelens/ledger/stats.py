@@ -19,12 +19,12 @@ def read_stats(cur: duckdb.DuckDBPyConnection, backend: str, location: str) -> S
         "count(DISTINCT (team_id, project_id)), count(DISTINCT user_id), "
         "count(DISTINCT model_id), count(DISTINCT action), count(*) FILTER (WHERE is_api_key), "
         "coalesce(sum(cu), 0) FROM events"
-    ).fetchone()
-    entities = {k: cur.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in ENTITY_KINDS}
+    ).fetchall()[0]
+    entities = {k: cur.execute(f"SELECT count(*) FROM {k}").fetchall()[0][0] for k in ENTITY_KINDS}
     counts = dict(cur.execute("SELECT kind, count(*) FROM rollups_recent GROUP BY kind").fetchall())
     rollups = {
         r.name: counts.get(r.code, 0)
-        + sum(cur.execute(f"SELECT count(*) FROM {main_table(r, g)}").fetchone()[0] for g in r.grains)
+        + sum(cur.execute(f"SELECT count(*) FROM {main_table(r, g)}").fetchall()[0][0] for g in r.grains)
         for r in ROLLUPS
     }
     return StoreStats(

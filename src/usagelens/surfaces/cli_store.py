@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -21,11 +21,20 @@ from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger, StoreStats
+from usagelens.surfaces.client import remote_from_env
 
 __all__ = ["load_demo", "parse_duration", "register"]
 
 out = Console()
 err = Console(stderr=True)
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="USAGELENS_URL",
+        help="Talk to a running usagelens serve at this URL (key in USAGELENS_KEY=key:secret).",
+    ),
+]
 DbOption = Annotated[
     str | None,
     typer.Option("--db", envvar="USAGELENS_DB", help="Store file (default ./usagelens.duckdb)."),
@@ -73,10 +82,11 @@ def ingest(
         str, typer.Option(help="Reject event times later than now plus this (e.g. 15m, 1h, 2d).")
     ] = "1h",
     db: DbOption = None,
+    url: UrlOption = None,
 ) -> None:
     """Ingest usage events (or entities) from a file, atomically and idempotently."""
     tolerance = parse_duration(future_tolerance) if future_tolerance else DEFAULT_FUTURE_TOLERANCE
-    ledger = open_ledger(db)
+    ledger = remote_from_env(url) or open_ledger(db)
     try:
         with _progress(f"ingest {file}") as progress:
             report = ingest_file(
@@ -167,15 +177,26 @@ def _stats_rows(s: StoreStats) -> list[tuple[str, str]]:
 def stats(
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
     db: DbOption = None,
+    url: UrlOption = None,
 ) -> None:
     """Show what the store holds."""
     if fmt not in ("text", "json"):
         raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
-    ledger = open_ledger(db)
-    try:
-        s = ledger.stats()
-    finally:
-        ledger.close()
+    remote = remote_from_env(url)
+    if remote:
+        try:
+            data = remote.stats()
+        finally:
+            remote.close()
+        s = StoreStats(
+            **{k: (datetime.fromisoformat(v[:-1]) if k.endswith("_event") and v else v) for k, v in data.items()}
+        )
+    else:
+        ledger = open_ledger(db)
+        try:
+            s = ledger.stats()
+        finally:
+            ledger.close()
     if fmt == "json":
         out.print_json(json.dumps(dataclasses.asdict(s), default=str))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -14,7 +15,8 @@ from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger
 from usagelens.query import UsageArgs
 from usagelens.service import usage as usage_answer
-from usagelens.surfaces.cli_store import DbOption
+from usagelens.surfaces.cli_store import DbOption, UrlOption
+from usagelens.surfaces.client import remote_from_env
 
 __all__ = ["register", "usage"]
 
@@ -128,6 +130,7 @@ def usage(
     activity_offset: Annotated[int | None, typer.Option(help="Activity page offset (0, 100, …).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
     db: DbOption = None,
+    url: UrlOption = None,
 ) -> None:
     """Usage for a date range: totals, top consumers, top models, assets (the MCP tool's answer)."""
     if fmt not in ("table", "json", "markdown"):
@@ -145,15 +148,23 @@ def usage(
         activity_offset=activity_offset,
         response_format="markdown" if fmt == "markdown" else "json",
     )
-    ledger = open_ledger(db, read_only=False)
-    try:
-        answer = usage_answer(ledger, Caller.local(), args)
-    finally:
-        ledger.close()
-    if fmt == "table":
-        _print(answer.data)
+    remote = remote_from_env(url)
+    if remote:
+        try:
+            data, text = remote.usage(dataclasses.asdict(args))
+        finally:
+            remote.close()
     else:
-        print(answer.text)
+        ledger = open_ledger(db, read_only=False)
+        try:
+            answer = usage_answer(ledger, Caller.local(), args)
+        finally:
+            ledger.close()
+        data, text = answer.data, answer.text
+    if fmt == "table" and data is not None:
+        _print(data)
+    else:
+        print(text)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,133 @@
+"""The HTTP service under load (issue 5), from a second process on loopback.
+
+Baseline, measured in the same run against the same server: ``GET /healthz``, the HTTP
+stack's own floor at the same concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import ROOT, Row, Section
+from bench.ingest_bench import prepare
+
+NAME = "http"
+TITLE = "The HTTP service under load (issue 5)"
+SECONDS = 10
+TEAM = "team_7_0"
+EVENT = {
+    "time": "2026-11-24T12:00:00Z",
+    "teamId": TEAM,
+    "projectId": "proj_7_1",
+    "userId": "user_7_1",
+    "action": "upscale",
+    "creativeUnitsCost": "2.5",
+}
+
+
+def _serve(db: str, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "usagelens.surfaces", "serve", "--db", db, "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("usagelens serve did not start")
+
+
+def _load(url: str, workers: list[dict]) -> list[dict]:
+    spec = {"url": url, "auth": None, "seconds": SECONDS, "workers": workers}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return json.loads(out.stdout)["groups"]
+
+
+def _summary(distinct: bool) -> dict:
+    # distinct: 120 different windows, so every request is computed (no answer cache)
+    days = range(1, 121) if distinct else [120]
+    params = [
+        {
+            "team_id": TEAM,
+            "start_date": f"2026-{7 + (d > 34) + (d > 65) + (d > 95):02d}-01",
+            "end_date": "2026-11-24",
+            "timezone": ["UTC", "Europe/Paris", "Asia/Tokyo"][d % 3],
+            "include": [] if d % 2 else ["usages"],
+        }
+        for d in days
+    ]
+    return {"kind": "get", "path": "/v1/usage", "params": params}
+
+
+def run(data: Path) -> Section:
+    base = prepare(data)["base"]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(dir=data) as tmp:
+        db = str(Path(tmp) / "store.duckdb")
+        shutil.copyfile(base, db)
+        port = 8799
+        proc = _serve(db, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for c in (1, 8, 32):
+                (floor,) = _load(url, [{"kind": "get", "path": "/healthz", "params": [{}], "concurrency": c}])
+                for distinct in (False, True):
+                    (g,) = _load(url, [_summary(distinct) | {"concurrency": c}])
+                    label = "distinct windows" if distinct else "same request (answer cache)"
+                    target, met = "—", "—"
+                    if c == 8:
+                        target = "≥ 300 req/s, p99 ≤ 100 ms"
+                        met = "yes" if g["rps"] >= 300 and g["p99_ms"] <= 100 else "**no**"
+                    rows.append(
+                        Row(
+                            f"GET /v1/usage 10M events, concurrency {c}, {label}",
+                            f"{g['rps']:,.0f} req/s, p50 {g['p50_ms']:.0f} ms, p99 {g['p99_ms']:.0f} ms",
+                            f"{floor['rps']:,.0f} req/s (/healthz)",
+                            f"{g['rps'] / floor['rps']:.2f}×",
+                            target,
+                            met,
+                        )
+                    )
+            ingest = {
+                "kind": "post",
+                "path": "/v1/usage-events",
+                "event": EVENT,
+                "batch": 1000,
+                "prefix": f"bench{os.getpid()}",
+                "concurrency": 2,
+            }
+            (w, r) = _load(url, [ingest, _summary(True) | {"concurrency": 4}])
+            (alone,) = _load(url, [ingest | {"prefix": f"alone{os.getpid()}"}])
+            rows.append(
+                Row(
+                    "POST /v1/usage-events, 1,000-event batches, with 4 concurrent readers",
+                    f"{w['events_per_s']:,.0f} events/s; reads p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms",
+                    f"{alone['events_per_s']:,.0f} events/s without readers",
+                    f"{w['events_per_s'] / alone['events_per_s']:.2f}×",
+                    "≥ 50,000 events/s",
+                    "yes" if w["events_per_s"] >= 50_000 else "**no**",
+                )
+            )
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return Section(
+        NAME,
+        TITLE,
+        f"`usagelens serve` (uvicorn, one process) on a copy of the 10M-event demo store; load from a second "
+        f"process (`bench/loadgen.py`, httpx/asyncio keep-alive connections) for {SECONDS} s per row on the same "
+        "2-core machine, so client and server share the CPU. Baseline: `GET /healthz` at the same concurrency.",
+        rows,
+    )

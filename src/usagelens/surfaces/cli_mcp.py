@@ -1,0 +1,117 @@
+"""``usagelens mcp``: the MCP server over stdio (for Claude Desktop, Claude Code, Cursor …) or HTTP.
+
+Over stdio, stdout carries only protocol frames (the SDK also diverts stray writes to fd 1 to
+stderr while it serves); logs go to stderr. The store is opened read-only, so several agents can
+share it. ``--key key:secret`` (or ``USAGELENS_KEY``) limits the view to that key's team.
+
+Over HTTP (``--http``), each request brings its own key; without any live key in the store the
+server answers without keys, so it binds to loopback only unless ``--insecure``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from usagelens.auth import Caller, KeyStore
+from usagelens.errors import InvalidArgument, Unauthorized, Unavailable
+from usagelens.ledger import DEFAULT_DB, Ledger, open_ledger
+from usagelens.surfaces.cli_store import DbOption
+
+__all__ = ["is_loopback", "mcp", "register"]
+
+log = logging.getLogger("usagelens.mcp")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _open(db: str | None) -> Ledger:
+    path = db or os.environ.get("USAGELENS_DB") or DEFAULT_DB
+    if not os.path.exists(path):
+        raise Unavailable(
+            f"--db: the store {os.path.abspath(path)} does not exist; pass --db with the path of your "
+            "store (or set USAGELENS_DB), or create one with usagelens ingest or usagelens demo"
+        )
+    return open_ledger(path, read_only=True)
+
+
+def _key_caller(ledger: Ledger, key: str) -> Caller:
+    name, sep, secret = key.partition(":")
+    if not sep:
+        raise Unauthorized("--key: the credential must be key:secret (as printed by usagelens keys create)")
+    caller = KeyStore(ledger).verify(name, secret)
+    if not caller.can_read:
+        raise InvalidArgument("--key: this key can only write events; use an analytics or project key")
+    return caller
+
+
+def _serve_stdio(ledger: Ledger, caller: Caller) -> None:
+    from usagelens.surfaces.mcp import build_server
+
+    build_server(ledger, lambda: caller).run("stdio")
+
+
+def _serve_http(ledger: Ledger, host: str, port: int, insecure: bool) -> None:
+    import uvicorn
+
+    from usagelens.surfaces.mcp_http import MCP_PATH, build_http_app
+
+    keys = KeyStore(ledger)
+    require_key = any(k["revoked_at"] is None for k in keys.list())
+    if not require_key and not is_loopback(host) and not insecure:
+        raise InvalidArgument(
+            f"--host: the store has no API key, so the server would answer anyone; serve on 127.0.0.1, "
+            f"create a key (usagelens keys create --team TEAM), or pass --insecure to bind {host} anyway"
+        )
+    app = build_http_app(ledger, keys, require_key, host=host)
+    print(
+        f"usagelens MCP on http://{host}:{port}{MCP_PATH} "
+        + ("(API key required)" if require_key else "(no API key in the store: open to this machine)"),
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def mcp(
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="HTTP: address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP: port.")] = 8765,
+    key: Annotated[
+        str | None,
+        typer.Option(envvar="USAGELENS_KEY", help="stdio: key:secret limiting the view to that key's team."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="HTTP: allow a non-loopback --host although the store has no key.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Run the MCP server (tools usage, list_teams, list_projects) over stdio, or HTTP with --http."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="usagelens mcp: %(message)s")
+    ledger = _open(db)
+    try:
+        if http:
+            if key:
+                log.warning("--key/USAGELENS_KEY is ignored over HTTP: each request brings its own key")
+            _serve_http(ledger, host, port, insecure)
+        else:
+            _serve_stdio(ledger, _key_caller(ledger, key) if key else Caller.local())
+    finally:
+        ledger.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``mcp`` to ``app``."""
+    app.command()(mcp)

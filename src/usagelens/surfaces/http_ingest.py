@@ -1,0 +1,136 @@
+"""Write endpoints: ``POST /v1/usage-events`` and ``PUT /v1/entities/{kind}``.
+
+A batch is validated whole and written in one transaction: every problem is listed by index
+and field (422) and nothing is written, or every new event is written and acknowledged only
+after the commit (so it survives a crash of the server).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from usagelens.errors import Forbidden, InvalidInput, UsageError
+from usagelens.ingest.records import RecordValidator
+from usagelens.model import ENTITY_KINDS
+from usagelens.report.jsonout import dumps
+from usagelens.surfaces.http_docs import WRITE_ERRORS
+
+__all__ = ["MAX_BATCH", "router"]
+
+router = APIRouter()
+MAX_BATCH = 10_000
+_validators: dict[str, RecordValidator] = {}
+
+
+class TooLarge(UsageError):
+    """More records than one request may carry."""
+
+    code = "too_large"
+
+
+def _validator(kind: str) -> RecordValidator:
+    if kind not in _validators:
+        _validators[kind] = RecordValidator(kind)
+    return _validators[kind]
+
+
+async def _records(request: Request, key: str) -> list[Any] | bytes:
+    """The body as a list of records (JSON array, or an object holding one) or NDJSON bytes."""
+    raw = await request.body()
+    if "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get("content-type", ""):
+        return raw
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"the body is not valid JSON ({e}); send a JSON array of {key} or NDJSON") from None
+    if isinstance(body, dict) and isinstance(body.get(key), list):
+        body = body[key]
+    if not isinstance(body, list):
+        raise InvalidInput(f'the body must be a JSON array of {key}, an object {{"{key}": [...]}}, or NDJSON')
+    return body
+
+
+def _check(kind: str, body: list[Any] | bytes, key: str) -> Any:
+    count = body.count(b"\n") + (not body.endswith(b"\n")) if isinstance(body, bytes) else len(body)
+    if count > MAX_BATCH:
+        raise TooLarge(f"the batch holds {count:,} {key}; send at most {MAX_BATCH:,} per request")
+    if count == 0:
+        raise InvalidInput(f"the batch holds no {key}")
+    valid, problems, read = _validator(kind).check(body)
+    if problems:
+        error = InvalidInput(
+            f"{len({p.index for p in problems}):,} of {read:,} {key} are invalid; nothing was written",
+            problems=[f"index {p.index}: {p.field}: {p.message}" for p in problems],
+        )
+        error.structured = [{"index": p.index, "field": p.field, "message": p.message} for p in problems]  # type: ignore[attr-defined]
+        raise error
+    return valid
+
+
+@router.post(
+    "/v1/usage-events",
+    tags=["usagelens"],
+    summary="Ingest usage events",
+    responses=WRITE_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def ingest_events(request: Request) -> Response:
+    """Write up to 10,000 events (CONTRACT §1 fields) atomically and idempotently; answers
+    `{"written", "duplicates"}`. Ingest keys may only write their own team's events."""
+    service = request.app.state.service
+    caller = service.caller(request)
+    if not caller.can_write:
+        raise Forbidden("this key can only read; writing events needs an ingest key")
+    body = await _records(request, "events")
+    # validation and the write are blocking work: off the event loop, so reads go on
+    valid = await run_in_threadpool(_check, "events", body, "events")
+    if caller.kind != "local":
+        teams = set(valid["team_id"].to_pylist())
+        if teams - {caller.team_id}:
+            raise Forbidden(f"this key writes events of team {caller.team_id} only", field="teamId")
+    result = await run_in_threadpool(service.ledger.write_events, valid)
+    return Response(dumps({"written": result.written, "duplicates": result.duplicates}), media_type="application/json")
+
+
+@router.put(
+    "/v1/entities/{kind}",
+    tags=["usagelens"],
+    summary="Upsert entities (names of ids)",
+    responses=WRITE_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+            "required": True,
+        }
+    },
+)
+async def upsert_entities(request: Request, kind: str) -> Response:
+    """Insert or replace entities of `kind` (teams, projects, users, models, jobs, assets): a JSON
+    array of records with the fields of CONTRACT §1; the latest record of an id wins."""
+    service = request.app.state.service
+    caller = service.caller(request)
+    if not caller.can_write:
+        raise Forbidden("this key can only read; writing entities needs an ingest key")
+    if kind not in ENTITY_KINDS:
+        raise InvalidInput(f"kind: '{kind}' is not an entity kind (accepted: {', '.join(ENTITY_KINDS)})", field="kind")
+    body = await _records(request, kind)
+    valid = await run_in_threadpool(_check, kind, body, kind)
+    if caller.kind != "local" and kind in ("teams", "projects"):
+        column = "id" if kind == "teams" else "team_id"
+        if set(valid[column].to_pylist()) - {caller.team_id}:
+            raise Forbidden(f"this key writes {kind} of team {caller.team_id} only")
+    written = await run_in_threadpool(service.ledger.upsert_entities, kind, valid)
+    return Response(dumps({"written": written}), media_type="application/json")

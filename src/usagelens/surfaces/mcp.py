@@ -1,0 +1,271 @@
+"""The MCP server ``usagelens``: the tools ``usage``, ``list_teams`` and ``list_projects`` (CONTRACT §2).
+
+``build_server(ledger, caller_provider)`` returns an ``MCPServer`` (official SDK 2.x) that any
+transport can run: stdio (``usagelens mcp``), streamable HTTP (``surfaces/mcp_http.py``) or the
+SDK's in-process ``Client``. Each call asks ``caller_provider()`` who is calling, builds
+``UsageArgs`` and calls the core (``usagelens.service``) in a worker thread.
+
+Results: ``structuredContent`` is the contract JSON and the text block is the same JSON, compact,
+or the Markdown. Errors: every ``UsageError`` and every argument problem comes back as a tool result
+with ``isError: true`` and one sentence (mapped in one place, ``UsageLensServer.call_tool``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import ValidationError
+
+from usagelens import service
+from usagelens.auth import Caller
+from usagelens.errors import InvalidArgument, UsageError
+from usagelens.ledger.base import Ledger
+from usagelens.query import INCLUDES, PAGE, UsageArgs
+from usagelens.report.jsonout import dumps
+from usagelens.surfaces.mcp_schema import (
+    ActivityOffset,
+    EndDate,
+    Include,
+    ProjectId,
+    ProjectIds,
+    ProjectsResult,
+    RequiredTeamId,
+    ResponseFormat,
+    Scope,
+    StartDate,
+    TeamId,
+    TeamsResult,
+    Timezone,
+    UsageResult,
+    UserIds,
+    compact_input,
+    compact_output,
+)
+
+__all__ = ["SERVER_NAME", "CallerProvider", "UsageLensServer", "build_server", "error_result"]
+
+SERVER_NAME = "usagelens"
+CallerProvider = Callable[[], Caller]
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+
+USAGE_DESCRIPTION = f"""View usage statistics (creative units, CU) for a date range.
+Default response is summarized (at most 3 KB whatever the activity volume): headline CU totals, \
+per-user consumption, per-model CU/jobs (sorted desc, with model names) and per-asset-kind counts. \
+Heavy sections are stubbed in `sections` with counts and the `include` value that expands them; \
+`_hint` names the most useful next call.
+Args:
+- team_id, project_id, scope, project_ids, user_ids: who (team_id is needed when you see several teams)
+- start_date, end_date: inclusive ISO dates (default: the 31 days ending today); timezone: how days are cut
+- include: sections to expand: 'usages' (per usage type), 'usages.daily', 'modelUsages.daily' (per \
+day per model), 'nsfwUsages', 'activity' (raw events, {PAGE} a page, newest first; next page with \
+activity_offset), 'entities' (names of the ids above), 'consumption' / 'modelUsages' (complete lists)
+- response_format: 'json' (default) or 'markdown'
+Returns: {{scope, totals, consumption, modelUsages, assetUsages, sections, _hint}}; each include \
+value adds its section.
+Examples:
+- "Show usage for this month" -> start_date="2026-04-01", end_date="2026-04-30"
+- "What models cost me the most?" -> default call (modelUsages is aggregated and sorted)
+- "Break down model CU by day" -> include=['modelUsages.daily']
+- "Give me the raw event log" -> include=['activity'], then activity_offset={PAGE}, {2 * PAGE}, …
+Don't use when: you need per-job execution state or want to change anything; this tool only reads."""
+
+TEAMS_DESCRIPTION = """List the teams you can see, each with its projects (ids and names).
+Use it to find the team_id and project ids for `usage`. Returns: {teams: [{id, name, projects}]}."""
+
+PROJECTS_DESCRIPTION = """List the projects of one team you can see (ids and names).
+Returns: {teamId, projects: [{id, name}]}."""
+
+
+#: How a right value looks, per argument: the fix in every type error.
+_EXAMPLES = {
+    "team_id": "'team_abc' (see list_teams)",
+    "project_id": "'proj_xyz'",
+    "scope": "'team'",
+    "project_ids": "['proj_xyz']",
+    "user_ids": "['user_abc']",
+    "start_date": "'2026-04-01'",
+    "end_date": "'2026-04-30'",
+    "timezone": "'Europe/Paris'",
+    "include": "['usages', 'activity']",
+    "activity_offset": f"{PAGE}",
+    "response_format": "'markdown'",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        text = f"'{value}'"
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def argument_problem(error: ValidationError, arguments: dict[str, Any]) -> str:
+    """One sentence for the first problem of ``error`` (raised validating ``arguments``)."""
+    first = error.errors()[0]
+    loc = first.get("loc") or ("arguments",)
+    name = str(loc[0])
+    example = _EXAMPLES.get(name, "a valid value")
+    kind = first.get("type", "")
+    if kind == "missing":
+        return f"{name} is required; pass it, e.g. {name}={example}."
+    value = arguments.get(name)
+    if name == "activity_offset":
+        return (
+            f"activity_offset: {_shown(value)} must be a whole number ≥ 0 (pages hold {PAGE} events: "
+            f"0, {PAGE}, {2 * PAGE}, …)."
+        )
+    if len(loc) > 1 and isinstance(loc[1], int) and isinstance(value, list):
+        item = value[loc[1]] if loc[1] < len(value) else None
+        return f"{name}: item {loc[1] + 1} ({_shown(item)}) is not text; pass a list of strings such as {example}."
+    if kind == "list_type":
+        accepted = f" (accepted: {', '.join(INCLUDES)})" if name == "include" else ""
+        return f"{name}: {_shown(value)} is not a list; pass a list such as {example}{accepted}."
+    if kind == "string_type":
+        return f"{name}: {_shown(value)} is not text; pass a string such as {example}."
+    return f"{name}: {_shown(value)} is not accepted; pass a value such as {example}."
+
+
+def unknown_argument(tool: str, name: str, known: list[str]) -> str:
+    """The sentence for an argument the tool does not take."""
+    return f"{name} is not an argument of {tool}; use one of: {', '.join(known)}."
+
+
+def error_result(message: str) -> CallToolResult:
+    """A tool result carrying one sentence and ``isError: true``."""
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def _result(answer: service.Answer) -> CallToolResult:
+    """``structuredContent`` = the contract JSON; the text block = compact JSON or the Markdown.
+
+    CU are exact ``Decimal``s; the SDK dumps results in pydantic's JSON mode (a ``Decimal`` would
+    become a string), so the structured content is parsed back from the exact JSON text: a CU
+    becomes the float whose shortest representation is that same text (exact for the ≤ 15
+    significant digits CU carry below a billion), so clients receive ``0.3``, never
+    ``0.30000000000000004``.
+    """
+    text = answer.text
+    structured = json.loads(text if answer.format == "json" else dumps(answer.data))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _check_format(response_format: str | None) -> str:
+    fmt = response_format or "json"
+    if fmt not in ("json", "markdown"):
+        raise InvalidArgument(
+            f"response_format: '{fmt}' is not accepted; use json or markdown.", field="response_format"
+        )
+    return fmt
+
+
+class UsageLensServer(MCPServer):
+    """``MCPServer`` whose tool calls map every usage error and bad argument to one sentence."""
+
+    def __init__(self, tools: list[Tool], **kwargs: Any) -> None:
+        super().__init__(SERVER_NAME, tools=tools, **kwargs)
+        self._arguments = {t.name: list(t.parameters.get("properties", {})) for t in tools}
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """Run a tool; usage errors and argument problems become ``isError`` results.
+
+        An unknown tool, a protocol error or a crash is left to the SDK (a crash reaches the
+        client as "Error executing tool …", its traceback only in the server's log on stderr).
+        """
+        known = self._arguments.get(name)
+        if known is not None:
+            extra = [a for a in arguments if a not in known]
+            if extra:
+                return error_result(unknown_argument(name, extra[0], known))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as e:
+            cause = e.__cause__
+            if known is not None and isinstance(cause, ValidationError):
+                return error_result(argument_problem(cause, arguments))
+            if isinstance(cause, UsageError):
+                return error_result(str(cause))
+            raise
+
+
+def _tool(fn: Callable[..., Any], title: str, description: str) -> Tool:
+    tool = Tool.from_function(fn, title=title, description=description, annotations=READ_ONLY)
+    tool.parameters = compact_input(tool.parameters)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_output(tool.fn_metadata.output_schema)
+    return tool
+
+
+def build_server(
+    ledger: Ledger,
+    caller_provider: CallerProvider,
+    *,
+    now: Callable[[], datetime] | None = None,
+    log_level: str = "WARNING",
+) -> UsageLensServer:
+    """The ``usagelens`` MCP server over ``ledger``.
+
+    ``caller_provider()`` is asked on every call who is calling (``Caller.local()`` for the local
+    owner, the key's caller over HTTP); it may raise ``Unauthorized``. ``now`` fixes "today" (tests
+    and benchmarks). The tools are ``usage``, ``list_teams`` and ``list_projects``.
+    """
+
+    async def usage(
+        team_id: TeamId = None,
+        project_id: ProjectId = None,
+        scope: Scope = None,
+        project_ids: ProjectIds = None,
+        user_ids: UserIds = None,
+        start_date: StartDate = None,
+        end_date: EndDate = None,
+        timezone: Timezone = None,
+        include: Include = None,
+        activity_offset: ActivityOffset = None,
+        response_format: ResponseFormat = None,
+    ) -> Annotated[CallToolResult, UsageResult]:
+        args = UsageArgs(
+            team_id=team_id,
+            project_id=project_id,
+            scope=scope,
+            project_ids=project_ids,
+            user_ids=user_ids,
+            start_date=start_date,
+            end_date=end_date,
+            timezone=timezone,
+            include=list(include or []),
+            activity_offset=activity_offset,
+            response_format=response_format,
+        )
+        caller = caller_provider()
+        today = now() if now else None
+        return _result(await anyio.to_thread.run_sync(lambda: service.usage(ledger, caller, args, today)))
+
+    async def list_teams(response_format: ResponseFormat = None) -> Annotated[CallToolResult, TeamsResult]:
+        fmt = _check_format(response_format)
+        caller = caller_provider()
+        return _result(await anyio.to_thread.run_sync(lambda: service.list_teams(ledger, caller, fmt)))
+
+    async def list_projects(
+        team_id: RequiredTeamId, response_format: ResponseFormat = None
+    ) -> Annotated[CallToolResult, ProjectsResult]:
+        fmt = _check_format(response_format)
+        caller = caller_provider()
+        return _result(await anyio.to_thread.run_sync(lambda: service.list_projects(ledger, caller, team_id, fmt)))
+
+    tools = [
+        _tool(usage, "Usage", USAGE_DESCRIPTION),
+        _tool(list_teams, "List teams", TEAMS_DESCRIPTION),
+        _tool(list_projects, "List projects", PROJECTS_DESCRIPTION),
+    ]
+    return UsageLensServer(tools, log_level=log_level)
