@@ -17,7 +17,7 @@ from usagelens import service
 from usagelens.auth import Caller
 from usagelens.demo import DemoSpec
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.query import UsageArgs, resolve
+from usagelens.query import INCLUDES, UsageArgs, resolve
 from usagelens.service import usage
 from usagelens.surfaces.cli_store import load_demo
 
@@ -26,16 +26,7 @@ TITLE = "The usage answer (issue 3)"
 NOW = datetime(2026, 11, 25, 12)
 TEAM = "team_7_0"
 RUNS = 7
-EXPANSIONS = [
-    "usages",
-    "usages.daily",
-    "modelUsages",
-    "modelUsages.daily",
-    "nsfwUsages",
-    "activity",
-    "entities",
-    "consumption",
-]
+EXPANSIONS = list(INCLUDES)
 #: What the naive baseline computes for each case: GROUP BY keys over the raw events.
 _NAIVE = {
     None: ["", "user_id", "model_id", "asset_kind", "action", "label"],

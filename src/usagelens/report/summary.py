@@ -116,20 +116,9 @@ def fit(
         resp["modelUsages"] = pools["modelUsages"][: shown["modelUsages"]]
         resp["assetUsages"] = pools["assetUsages"][: shown["assetUsages"]]
         sections: dict[str, Any] = {}
-        if shown["consumption"] < totals["consumption"]:
-            sections["consumption"] = _cut(
-                "consumption",
-                shown["consumption"],
-                totals["consumption"],
-                _remainder_consumption(facts, shown["consumption"]),
-            )
-        if shown["modelUsages"] < totals["modelUsages"]:
-            sections["modelUsages"] = _cut(
-                "modelUsages",
-                shown["modelUsages"],
-                totals["modelUsages"],
-                _remainder_models(facts, shown["modelUsages"]),
-            )
+        for name, remainder in (("consumption", _remainder_consumption), ("modelUsages", _remainder_models)):
+            if shown[name] < totals[name]:
+                sections[name] = _cut(name, shown[name], totals[name], remainder(facts, shown[name]))
         if shown["assetUsages"] < totals["assetUsages"]:
             rest = lists.assets[shown["assetUsages"] :]
             sections["assetUsages"] = _cut(
