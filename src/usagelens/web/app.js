@@ -1,0 +1,300 @@
+// The dashboard: filters in the query string, one `GET v1/usage` per section, in parallel.
+//
+// body[data-state] is "loading", "ready", "empty", "error" or "auth" (waiting for a key);
+// body[data-query] is the query string of the API calls on screen.
+
+import { ApiError, getJSON, key, num, queryString } from "./api.js";
+import { clearChart, drawChart } from "./charts.js";
+import * as daily from "./daily.js";
+import { addDays, chunks, dayList, daysBetween, pretty } from "./dates.js";
+import { fromControls, fromURL, settle, showControls, toURL } from "./filters.js";
+import { download, toCSV } from "./format.js";
+import * as view from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const PANELS = ["p-usage-daily", "p-model-daily", "p-models", "p-consumers", "p-usages", "p-assets", "p-activity"];
+const DAILY_CHUNK = 31; // days per usages.daily call: keeps each answer under the API's 64 KiB cap
+const CSV_FIELDS = {
+  models: ["modelId", "modelName", "totalCU", "totalJobs", "totalApiKeyCU", "totalDiscountCU", "totalApiKeyDiscountCU"],
+  consumers: ["userId", "name", "isApiKey", "value", "discount", "total"],
+  usages: ["usageName", "count", "cu", "discount", "apiKeyCount", "apiKeyCU"],
+  assets: ["kind", "count", "countApiKey"],
+  activity: ["time", "userId", "projectId", "action", "creativeUnitsCost", "modelId", "jobId", "assetId", "isApiKey"],
+  "usage-daily": ["usageName", "time", "count", "cost", "discount", "apiKeyCost", "apiKeyDiscount"],
+  "model-daily": ["modelId", "modelName", "time", "cost", "jobs", "discount", "apiKeyCost", "apiKeyDiscount"],
+};
+
+const state = { teams: [], f: null, gen: 0, controller: null, offset: 0, events: 0, csv: {} };
+
+function setState(name) {
+  document.body.dataset.state = name;
+}
+
+function apply(f, push) {
+  state.f = settle(f, state.teams);
+  showControls(state.f, state.teams);
+  toURL(state.f, push);
+  load();
+}
+
+// ---- messages ------------------------------------------------------------------------------
+
+function banner(text) {
+  $("banner").textContent = text || "";
+  $("banner").hidden = !text;
+}
+
+function askForKey(reason) {
+  $("keyform-reason").textContent = reason;
+  $("keyform-box").hidden = false;
+  $("dash").hidden = true;
+  setState("auth");
+  $("key-input").focus();
+}
+
+function showKeyStatus() {
+  const has = Boolean(key.get());
+  $("key-status").hidden = !has;
+  $("key-forget").hidden = !has;
+}
+
+/** A failed call: 401 (no key, wrong key) and 403 (a key that cannot read) ask for a key;
+ *  anything else shows the API's message. */
+function fail(e) {
+  for (const id of PANELS) view.busy(id, false);
+  if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+    const had = key.get();
+    key.clear();
+    showKeyStatus();
+    askForKey(had ? `That key was not accepted: ${e.message}` : e.message);
+    return;
+  }
+  banner(e.message || String(e));
+  $("dash").classList.add("stale");
+  setState("error");
+}
+
+// ---- loading -------------------------------------------------------------------------------
+
+function baseQuery(f) {
+  return { team_id: f.team, project_id: f.project, start_date: f.start, end_date: f.end, timezone: f.tz };
+}
+
+const settled = (p) => {
+  p.catch(() => {}); // reported where it is awaited
+  return p;
+};
+
+async function load() {
+  const gen = ++state.gen;
+  state.controller?.abort();
+  const controller = (state.controller = new AbortController());
+  const f = state.f;
+  const q = baseQuery(f);
+  const get = (extra) => settled(getJSON("v1/usage", { ...q, ...extra }, controller.signal));
+  document.body.dataset.query = queryString(q);
+  setState("loading");
+  banner("");
+  state.offset = 0;
+  state.csv = {};
+  for (const id of PANELS) view.busy(id, true);
+  const summary = get({ include: ["usages", "consumption"] });
+  const models = get({ include: ["modelUsages"] });
+  const modelDaily = get({ include: ["modelUsages.daily"] });
+  const daily = settled(
+    Promise.all(chunks(f.start, f.end, DAILY_CHUNK).map(([s, e]) => get({ start_date: s, end_date: e, include: ["usages.daily"] }))),
+  );
+  const activity = get({ include: ["activity", "entities"] });
+  let s;
+  try {
+    s = await summary;
+  } catch (e) {
+    if (gen === state.gen && e.name !== "AbortError") fail(e);
+    return;
+  }
+  if (gen !== state.gen) return;
+  const days = dayList(s.totals.startDate, s.totals.endDate);
+  showSummary(s, f);
+  if (num(s.totals.users) === 0) {
+    controller.abort();
+    showEmpty(f, s);
+    return;
+  }
+  const panel = (id, promise, draw) =>
+    promise.then(
+      (body) => gen === state.gen && (draw(body), view.busy(id, false)),
+      (e) => gen === state.gen && e.name !== "AbortError" && (view.panelMessage(id, e.message, "error"), view.busy(id, false)),
+    );
+  await Promise.all([
+    panel("p-models", models, (b) => showModels(b, f)),
+    panel("p-model-daily", modelDaily, (b) => showModelDaily(b, days, f)),
+    panel("p-usage-daily", daily, (parts) => showUsageDaily(parts, s, days, f)),
+    panel("p-activity", activity, (b) => showActivity(b, f)),
+  ]);
+  if (gen === state.gen) setState("ready");
+}
+
+function contextLine(f) {
+  const team = state.teams.find((t) => t.id === f.team);
+  const project = f.project ? team.projects.find((p) => p.id === f.project) : null;
+  const where = project ? `project ${project.name || project.id}` : "all projects";
+  return `${team.name || team.id} · ${where} · ${pretty(f.start)} – ${pretty(f.end)} · ${f.tz}`;
+}
+
+function showSummary(s, f) {
+  $("keyform-box").hidden = true;
+  $("dash").hidden = false;
+  $("empty").hidden = true;
+  $("dash").classList.remove("stale");
+  document.body.classList.remove("is-empty");
+  $("context").textContent = contextLine(f);
+  const length = daysBetween(f.start, f.end) + 1;
+  const prev = `${pretty(addDays(f.start, -length))} – ${pretty(addDays(f.start, -1))}`;
+  view.totals(s.totals, prev);
+  state.events = num(s.sections.activity?.events);
+  keep("consumers", s.consumption, f);
+  view.consumers(s.consumption);
+  view.note("p-consumers", view.cutNote(s.sections.consumption, "consumers"));
+  keep("usages", s.usages, f);
+  view.usages(s.usages);
+  keep("assets", s.assetUsages, f);
+  view.assets(s.assetUsages);
+  for (const id of ["p-consumers", "p-usages", "p-assets"]) view.busy(id, false);
+}
+
+function showEmpty(f, s) {
+  for (const id of PANELS) view.busy(id, false);
+  document.body.classList.add("is-empty");
+  $("empty-title").textContent = `No usage between ${pretty(f.start)} and ${pretty(f.end)}`;
+  const team = state.teams.find((t) => t.id === f.team);
+  const scope = f.project ? "this project" : team.name || team.id;
+  $("empty-text").textContent = `Nothing was recorded for ${scope} in that range (${f.tz}). Pick a wider range, another project or another team.`;
+  $("empty").hidden = false;
+  $("empty").dataset.hint = s._hint || "";
+  setState("empty");
+}
+
+function showModels(b, f) {
+  keep("models", b.modelUsages, f);
+  view.models(b.modelUsages);
+  view.note("p-models", view.cutNote(b.sections.modelUsages, "models"));
+  if (!b.modelUsages.length) view.panelMessage("p-models", "No model was used in this range.");
+}
+
+function showModelDaily(b, days, f) {
+  const list = b["modelUsages.daily"] || [];
+  keep("model-daily", daily.longRows(list, (m) => ({ modelId: m.modelId, modelName: m.modelName })), f);
+  view.note("p-model-daily", view.cutNote(b.sections["modelUsages.daily"], "models"));
+  const el = $("p-model-daily").querySelector(".chart");
+  clearChart(el);
+  if (!list.length) return view.panelMessage("p-model-daily", "No model was used in this range.");
+  drawChart(el, "lines", days, daily.series(list, days, f.tz, (m) => m.modelName || m.modelId));
+}
+
+function showUsageDaily(parts, s, days, f) {
+  const { list, cut } = daily.merge(parts, s.usages.map((u) => u.usageName));
+  keep("usage-daily", daily.longRows(list, (u) => ({ usageName: u.usageName })), f);
+  view.note("p-usage-daily", cut.length ? `Some days are incomplete. ${cut.join(" ")}` : "");
+  const el = $("p-usage-daily").querySelector(".chart");
+  clearChart(el);
+  if (!list.length) return view.panelMessage("p-usage-daily", "No daily usage to draw in this range.");
+  drawChart(el, "stacked", days, daily.series(list, days, f.tz, (u) => u.usageName));
+}
+
+function showActivity(b, f) {
+  const names = {};
+  const e = b.entities || {};
+  for (const u of e.users || []) names[u.id] = u.fullName || u.id;
+  for (const m of e.models || []) names[m.id] = m.name || m.id;
+  for (const p of e.projects || []) names[p.id] = p.name || p.id;
+  keep("activity", b.activity, f, `-from-${num(b.activityPagination.offset)}`);
+  view.activity(b.activity, names, f.tz);
+  const page = b.activityPagination;
+  const first = num(page.offset);
+  const total = state.events ? ` of ${state.events.toLocaleString("en-US")}` : "";
+  $("act-range").textContent = num(page.count) ? `events ${first + 1}–${first + num(page.count)}${total}` : "no events";
+  $("act-newer").disabled = first === 0;
+  $("act-older").disabled = page.nextOffset == null;
+  state.offset = first;
+}
+
+async function loadActivity(offset) {
+  const gen = state.gen;
+  const f = state.f;
+  view.busy("p-activity", true);
+  setState("loading");
+  try {
+    const b = await getJSON("v1/usage", { ...baseQuery(f), include: ["activity", "entities"], activity_offset: offset });
+    if (gen !== state.gen) return;
+    showActivity(b, f);
+    setState("ready");
+  } catch (e) {
+    if (gen === state.gen) fail(e);
+  } finally {
+    if (gen === state.gen) view.busy("p-activity", false);
+  }
+}
+
+// ---- CSV -----------------------------------------------------------------------------------
+
+function keep(name, rows, f, suffix = "") {
+  const project = f.project ? `-${f.project}` : "";
+  state.csv[name] = { rows, filename: `usagelens-${name}-${f.team}${project}-${f.start}-${f.end}${suffix}.csv` };
+}
+
+function saveCSV(name) {
+  const data = state.csv[name];
+  if (data) download(data.filename, toCSV(CSV_FIELDS[name], data.rows));
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function loadTeams() {
+  setState("loading");
+  showKeyStatus();
+  let body;
+  try {
+    body = await getJSON("v1/teams");
+  } catch (e) {
+    return fail(e);
+  }
+  state.teams = body.teams;
+  if (!state.teams.length) {
+    $("empty-title").textContent = "This store has no teams yet";
+    $("empty-text").textContent = "Load data with `usagelens demo` or `usagelens ingest`, then reload this page.";
+    $("empty").hidden = false;
+    document.body.classList.add("is-empty");
+    return setState("empty");
+  }
+  $("keyform-box").hidden = true;
+  $("dash").hidden = false;
+  apply(fromURL(), false);
+}
+
+function bind() {
+  $("filters").addEventListener("change", (ev) => apply(fromControls(ev.target.id), true));
+  $("filters").addEventListener("submit", (ev) => ev.preventDefault());
+  window.addEventListener("popstate", () => state.teams.length && apply(fromURL(), false));
+  $("keyform").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const value = $("key-input").value.trim();
+    $("key-input").value = "";
+    if (!value) return;
+    key.set(value);
+    banner("");
+    loadTeams();
+  });
+  $("key-forget").addEventListener("click", () => {
+    key.clear();
+    location.reload();
+  });
+  $("act-older").addEventListener("click", () => loadActivity(state.offset + 100));
+  $("act-newer").addEventListener("click", () => loadActivity(Math.max(0, state.offset - 100)));
+  document.addEventListener("click", (ev) => {
+    const button = ev.target.closest("button.csv");
+    if (button) saveCSV(button.dataset.csv);
+  });
+}
+
+bind();
+loadTeams();

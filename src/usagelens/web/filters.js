@@ -1,0 +1,70 @@
+// The filters: read from the query string or the controls, made valid, shown, written back.
+// A filter set `f` is {team, project, range, start, end, tz}; dates are YYYY-MM-DD.
+
+import { queryString } from "./api.js";
+import { PRESETS, browserZone, isDate, presetRange, timeZones } from "./dates.js";
+
+const $ = (id) => document.getElementById(id);
+
+export function fromURL() {
+  const p = new URLSearchParams(location.search);
+  const custom = isDate(p.get("start_date")) && isDate(p.get("end_date"));
+  const range = p.get("range") in PRESETS ? p.get("range") : custom ? "custom" : "last-31";
+  return {
+    team: p.get("team_id") || "",
+    project: p.get("project_id") || "",
+    range,
+    start: p.get("start_date") || "",
+    end: p.get("end_date") || "",
+    tz: p.get("timezone") || browserZone(),
+  };
+}
+
+/** The controls' values; `changed` is the id of the control the user just changed. */
+export function fromControls(changed) {
+  const f = {
+    team: $("f-team").value,
+    project: changed === "f-team" ? "" : $("f-project").value,
+    range: $("f-range").value,
+    start: $("f-start").value,
+    end: $("f-end").value,
+    tz: $("f-tz").value,
+  };
+  if (changed === "f-start" || changed === "f-end") f.range = "custom";
+  return f;
+}
+
+/** `f` made valid against the teams the key can see, with the dates of its preset. */
+export function settle(f, teams) {
+  const team = teams.find((t) => t.id === f.team) || teams[0];
+  const project = team.projects.some((p) => p.id === f.project) ? f.project : "";
+  let { range, start, end } = f;
+  if (range === "custom" && !(isDate(start) && isDate(end))) range = "last-31";
+  if (range !== "custom") [start, end] = presetRange(range, f.tz);
+  return { team: team.id, project, range, start, end, tz: f.tz };
+}
+
+/** Write `f` into the address bar (a new history entry with `push`). Never a key. */
+export function toURL(f, push) {
+  const params = { team_id: f.team, project_id: f.project, range: f.range, timezone: f.tz };
+  if (f.range === "custom") Object.assign(params, { start_date: f.start, end_date: f.end });
+  const url = `${location.pathname}?${queryString(params)}`;
+  if (url !== location.pathname + location.search) history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+function options(select, items, value) {
+  select.replaceChildren(...items.map(([v, label]) => new Option(label, v, false, v === value)));
+  select.value = value;
+}
+
+export function showControls(f, teams) {
+  const team = teams.find((t) => t.id === f.team);
+  options($("f-team"), teams.map((t) => [t.id, t.name || t.id]), f.team);
+  options($("f-project"), [["", "All projects"], ...team.projects.map((p) => [p.id, p.name || p.id])], f.project);
+  options($("f-range"), Object.entries(PRESETS), f.range);
+  const zones = timeZones();
+  if (!zones.includes(f.tz)) zones.unshift(f.tz);
+  options($("f-tz"), zones.map((z) => [z, z]), f.tz);
+  $("f-start").value = f.start;
+  $("f-end").value = f.end;
+}
