@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,12 @@ def local_day_start(t: datetime, tz: str) -> datetime:
     zone = ZoneInfo(tz)
     d = t.replace(tzinfo=UTC).astimezone(zone).date()
     return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """The first instant (naive UTC) of the local calendar ``day`` in ``tz``."""
+    zone = ZoneInfo(tz)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
 
 
 def facts(

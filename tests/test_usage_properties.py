@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import event, table
 from reference import facts as reference
-from reference import local_day_start
+from reference import local_midnight
 from usagelens.auth import Caller
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
@@ -67,8 +67,8 @@ def test_identities_hold_and_totals_match(evs, zone, first, days):
         include=["consumption", "modelUsages", "usages", "usages.daily", "modelUsages.daily"],
     )
     d = usage(led, Caller.local(), args, now=datetime(2026, 6, 1)).data
-    start = local_day_start(datetime(start_d.year, start_d.month, start_d.day, 12), zone)
-    end = local_day_start(datetime(end_d.year, end_d.month, end_d.day, 12) + timedelta(days=1), zone)
+    start = local_midnight(start_d, zone)
+    end = local_midnight(end_d + timedelta(days=1), zone)
     want = reference(rows, "team_a", start, end, ()).get((), {"cu": Decimal(0), "discount": Decimal(0)})
     t = d["totals"]
     assert t["totalCU"] == want["cu"] and t["totalDiscountCU"] == want["discount"]

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from usagelens.errors import InvalidInput, UsageError
-from usagelens.surfaces import cli_keys, cli_mcp, cli_serve, cli_store, cli_usage
+from usagelens.surfaces import cli_keys, cli_mcp, cli_serve, cli_store, cli_sync, cli_usage
 
 __all__ = ["app", "main"]
 
@@ -27,6 +27,7 @@ cli_usage.register(app)
 cli_keys.register(app)
 cli_mcp.register(app)
 cli_serve.register(app)
+cli_sync.register(app)
 
 
 def main() -> None:

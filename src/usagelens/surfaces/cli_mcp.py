@@ -22,6 +22,7 @@ from usagelens.auth import Caller, KeyStore
 from usagelens.errors import InvalidArgument, Unauthorized, Unavailable
 from usagelens.ledger import DEFAULT_DB, Ledger, open_ledger
 from usagelens.surfaces.cli_store import DbOption
+from usagelens.surfaces.cli_sync import ScenarioKey, ScenarioSecret, ScenarioUrl
 
 __all__ = ["is_loopback", "mcp", "register"]
 
@@ -97,10 +98,27 @@ def mcp(
         bool, typer.Option("--insecure", help="HTTP: allow a non-loopback --host although the store has no key.")
     ] = False,
     db: DbOption = None,
+    source: Annotated[
+        str, typer.Option(help="local (the store) or scenario (a live Scenario account through its API).")
+    ] = "local",
+    scenario_url: ScenarioUrl = None,
+    scenario_key: ScenarioKey = None,
+    scenario_secret: ScenarioSecret = None,
 ) -> None:
     """Run the MCP server (tools usage, list_teams, list_projects) over stdio, or HTTP with --http."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="usagelens mcp: %(message)s")
-    ledger = _open(db)
+    if source not in ("local", "scenario"):
+        raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
+    if source == "scenario":
+        if key and not http:
+            raise InvalidArgument("--key: a live Scenario account holds no usagelens keys; its own key limits the view")
+        from usagelens.sources.scenario import open_scenario
+
+        ledger: Ledger = open_scenario(scenario_url, scenario_key, scenario_secret)
+        key = None
+        ledger.teams()  # wrong credentials fail here, with one line, not at the first tool call
+    else:
+        ledger = _open(db)
     try:
         if http:
             if key:

@@ -16,6 +16,7 @@ from usagelens.ledger import open_ledger
 from usagelens.query import UsageArgs
 from usagelens.service import usage as usage_answer
 from usagelens.surfaces.cli_store import DbOption, UrlOption
+from usagelens.surfaces.cli_sync import ScenarioKey, ScenarioSecret, ScenarioUrl
 from usagelens.surfaces.client import remote_from_env
 
 __all__ = ["register", "usage"]
@@ -131,10 +132,18 @@ def usage(
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
     db: DbOption = None,
     url: UrlOption = None,
+    source: Annotated[
+        str, typer.Option(help="local (the store, or --url) or scenario (a live Scenario account).")
+    ] = "local",
+    scenario_url: ScenarioUrl = None,
+    scenario_key: ScenarioKey = None,
+    scenario_secret: ScenarioSecret = None,
 ) -> None:
     """Usage for a date range: totals, top consumers, top models, assets (the MCP tool's answer)."""
     if fmt not in ("table", "json", "markdown"):
         raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: table, json, markdown)")
+    if source not in ("local", "scenario"):
+        raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
     args = UsageArgs(
         team_id=team,
         project_id=project,
@@ -148,8 +157,17 @@ def usage(
         activity_offset=activity_offset,
         response_format="markdown" if fmt == "markdown" else "json",
     )
-    remote = remote_from_env(url)
-    if remote:
+    remote = remote_from_env(url) if source == "local" else None
+    if source == "scenario":
+        from usagelens.sources.scenario import open_scenario  # the SDK takes ~1 s to import
+
+        live = open_scenario(scenario_url, scenario_key, scenario_secret)
+        try:
+            answer = usage_answer(live, Caller.local(), args)
+        finally:
+            live.close()
+        data, text = answer.data, answer.text
+    elif remote:
         try:
             data, text = remote.usage(dataclasses.asdict(args))
         finally:
