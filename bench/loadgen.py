@@ -1,4 +1,5 @@
-"""A load generator run as its own process: ``python -m bench.loadgen SPEC_JSON`` prints results.
+"""A load generator run as its own process: ``python -m bench.loadgen [SPEC_JSON]`` (else the spec on
+stdin) prints results.
 
 SPEC: {"url", "auth": [key, secret] | null, "seconds", "workers": [{"kind": "get"|"post", "path",
 "params": [...] (cycled), "bodies_from": {...}, "concurrency"}]}. Reports per worker group the
@@ -77,4 +78,5 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
+    spec = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())
+    print(json.dumps(asyncio.run(main(spec))))

@@ -181,3 +181,23 @@ def test_entities_upsert_with_an_ingest_key(api):
         httpx.put(url + "/v1/entities/teams", json=[{"id": "team_b_1", "name": "x"}], headers=auth), 403, "forbidden"
     )
     _assert_error(httpx.put(url + "/v1/entities/robots", json=[{"id": "r"}], headers=auth), 422, "invalid_input")
+
+
+def test_concurrent_batches_are_committed_together_with_their_own_counts(api):
+    import asyncio
+
+    url, creds = api
+    auth = {"x-api-key": creds["ingest"]}
+
+    async def post_all() -> list[dict]:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as c:
+            batches = [[dict(GOOD, id=f"g{i}-{j}") for j in range(300)] + [dict(GOOD, id=f"g{i}-0")] for i in range(12)]
+            batches.append([dict(GOOD, id="g0-1"), dict(GOOD, id="g-new")])  # one repeat of another request
+            rs = await asyncio.gather(*(c.post("/v1/usage-events", json=b) for b in batches))
+            return [r.json() for r in rs]
+
+    got = asyncio.run(post_all())
+    # every id is written exactly once, whichever request carried it first
+    assert sum(g["written"] for g in got) == 12 * 300 + 1
+    assert sum(g["duplicates"] for g in got) == 12 + 1
+    assert all(g["written"] + g["duplicates"] == n for g, n in zip(got, [301] * 12 + [2], strict=True))

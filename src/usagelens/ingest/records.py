@@ -21,7 +21,7 @@ from usagelens.ingest.readers import Chunk, _LazyLines
 from usagelens.ingest.validate import Validator
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
 
-__all__ = ["Problem", "RecordValidator"]
+__all__ = ["Problem", "RecordValidator", "ndjson"]
 
 _PROBLEM = re.compile(r"^index (\d+): ([^:]+): (.*)$", re.S)
 
@@ -47,9 +47,12 @@ class RecordValidator:
 
     def check(self, body: list[Any] | bytes) -> tuple[pa.Table, list[Problem], int]:
         """Valid rows, every problem, and the number of records read (JSON list or NDJSON bytes)."""
-        data = body if isinstance(body, bytes) else b"".join(json.dumps(r).encode() + b"\n" for r in body)
-        if data and not data.endswith(b"\n"):
-            data += b"\n"
+        valid, _, problems, read = self.check_lines(ndjson(body))
+        return valid, problems, read
+
+    def check_lines(self, data: bytes) -> tuple[pa.Table, pa.ChunkedArray, list[Problem], int]:
+        """``check`` of NDJSON ``data``, with the line number (from 0) of each valid row, so a
+        caller validating several requests at once can give each its rows back."""
         count = data.count(b"\n")
         chunk = Chunk(_LazyLines("request", data, 0), len(data), data, 0, count)
         with self._lock:
@@ -60,4 +63,10 @@ class RecordValidator:
             m = _PROBLEM.match(text)
             if m:
                 problems.append(Problem(int(m.group(1)), m.group(2), m.group(3)))
-        return checked.valid, problems, checked.valid.num_rows + checked.invalid
+        return checked.valid, checked.lines, problems, checked.valid.num_rows + checked.invalid
+
+
+def ndjson(body: list[Any] | bytes) -> bytes:
+    """A JSON list of records, or NDJSON bytes, as NDJSON ending with a newline."""
+    data = body if isinstance(body, bytes) else b"".join(json.dumps(r).encode() + b"\n" for r in body)
+    return data if not data or data.endswith(b"\n") else data + b"\n"

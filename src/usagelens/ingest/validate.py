@@ -54,6 +54,7 @@ class Checked:
     valid: pa.Table
     invalid: int
     problems: list[str] = field(default_factory=list)
+    lines: pa.ChunkedArray | None = None  # the line (or row) number of each valid row
 
 
 class Validator:
@@ -185,7 +186,7 @@ class Validator:
         if invalid and room > 0:
             rows = out.filter(bad).slice(0, room).select(["_line", "_errs"]).to_pylist()
             problems = [f"{self.unit} {r['_line']}: {e}" for r in rows for e in r["_errs"]][:room]
-        return Checked(valid.select(self.schema.names).cast(self.schema), invalid, problems)
+        return Checked(valid.select(self.schema.names).cast(self.schema), invalid, problems, valid["_line"])
 
     def close(self) -> None:
         """Release the engine."""

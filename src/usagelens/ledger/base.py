@@ -102,6 +102,10 @@ class Ledger(Protocol):
         """
         ...
 
+    def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
+        """``write_events`` of several batches in one transaction, as if written in order."""
+        ...
+
     def upsert_entities(self, kind: str, batch: pa.Table) -> int:
         """Insert or replace entities of ``kind`` (``model.ENTITY_SCHEMAS``); returns rows."""
         ...

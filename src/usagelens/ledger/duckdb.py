@@ -9,6 +9,7 @@ time, a cursor per read).
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import threading
 import warnings
@@ -32,6 +33,7 @@ from usagelens.model import CU_TYPE, ENTITY_SCHEMAS, EVENT_SCHEMA, WriteResult
 __all__ = ["DuckDBLedger"]
 
 _BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
+log = logging.getLogger("usagelens.ledger")
 _CACHED = ("users", "models", "projects")
 _VERSIONS = itertools.count(1)
 _ACTIVITY_COLUMNS = (
@@ -77,6 +79,8 @@ class DuckDBLedger:
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
         self._write_lock = threading.Lock()
         self._writer = Writer(self._con)
+        self._compaction: threading.Thread | None = None
+        self._compaction_lock = threading.Lock()
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
         self._teams: list[dict[str, Any]] | None = None
         #: Unique to this store's current content (across every store of the process): a cache
@@ -107,22 +111,60 @@ class DuckDBLedger:
 
     def write_events(self, batch: pa.Table) -> WriteResult:
         """Store new events of ``batch`` atomically; see ``Ledger.write_events``."""
-        batch = _with_defaults(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
-        if batch.num_rows == 0:
-            return WriteResult(0, 0)
+        return self.write_events_many([batch])[0]
+
+    def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
+        """Store several batches in one transaction (a group commit), as if written in order.
+
+        All or nothing for the group; each batch gets its own counts. Used by the HTTP ingest
+        endpoint to write concurrent requests together.
+        """
+        batches = [_with_defaults(b.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)) for b in batches]
+        combined = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
+        if combined.num_rows == 0:
+            return [WriteResult(0, 0) for _ in batches]
         with self._write_lock:
             cur = self._con.cursor()
             try:
-                written = self._writer.write(cur, batch)
+                keep = self._writer.write(cur, combined)
             except BaseException:
                 self._writer.forget()
                 raise
             finally:
                 cur.close()
-        if written:
+        if keep.any():
             self._teams = None  # new teams or projects may have appeared
             self.version = next(_VERSIONS)
-        return WriteResult(written, batch.num_rows - written)
+            if self._writer.wants_compaction():
+                self._compact_soon()
+        results, start = [], 0
+        for b in batches:
+            written = int(keep[start : start + b.num_rows].sum())
+            results.append(WriteResult(written, b.num_rows - written))
+            start += b.num_rows
+        return results
+
+    def _compact_soon(self) -> None:
+        """Compact in a background thread: writes return as soon as they are durable (their
+        rollup rows already answer queries from ``rollups_recent``); the move into the sorted
+        main tables only makes later queries cheaper. Writes wait for it (one writer)."""
+        with self._compaction_lock:
+            if self._compaction is not None and self._compaction.is_alive():
+                return
+            self._compaction = threading.Thread(target=self._compact_quietly, name="usagelens-compact", daemon=True)
+            self._compaction.start()
+
+    def _compact_quietly(self) -> None:
+        try:
+            with self._write_lock:
+                cur = self._con.cursor()
+                try:
+                    self._writer.compact(cur, force=False)
+                finally:
+                    cur.close()
+        except Exception:  # the rows stay in rollups_recent: answers remain exact
+            log.exception("background compaction failed; it will be retried after the next write")
+            self._writer.forget()
 
     def warm(self) -> None:
         """Load what writes need (the stored id hashes) ahead of a write; safe in a thread."""
@@ -278,5 +320,7 @@ class DuckDBLedger:
             cur.close()
 
     def close(self) -> None:
-        """Checkpoint and close the file."""
+        """Wait for a running compaction, then close the file."""
+        if self._compaction is not None:
+            self._compaction.join()
         self._con.close()

@@ -52,8 +52,8 @@ class Writer:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
-        """Write the new rows of ``batch`` (already in ``EVENT_SCHEMA``); returns rows written."""
+    def write(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
+        """Write the new rows of ``batch`` (already in ``EVENT_SCHEMA``); returns which rows were."""
         cur.register("_batch", batch)
         k = np.asarray(cur.execute("SELECT hash(team_id, id) AS k FROM _batch").fetchnumpy()["k"], dtype=np.uint64)
         cur.unregister("_batch")
@@ -62,7 +62,7 @@ class Writer:
         if new.num_rows:
             self._append(cur, new)
             self.keys(cur).add(k[keep])
-        return new.num_rows
+        return keep
 
     def _new_rows(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table, k: np.ndarray) -> np.ndarray:
         """Mask of rows to write: first of their id in the batch, and not stored before."""
@@ -110,7 +110,10 @@ class Writer:
             cur.unregister("_new")
         self._recent = recent + added
         self._known_pairs(cur).update(fresh)
-        self.compact(cur, force=False)
+
+    def wants_compaction(self) -> bool:
+        """Whether enough rollup rows wait in ``rollups_recent`` to move them."""
+        return (self._recent or 0) >= COMPACT_AT
 
     def compact(self, cur: duckdb.DuckDBPyConnection, *, force: bool) -> None:
         """Move the recent rollup rows into the sorted main tables once there are enough of

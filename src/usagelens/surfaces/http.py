@@ -25,6 +25,7 @@ from usagelens.errors import InvalidInput, UsageError
 from usagelens.ledger.base import Ledger
 from usagelens.report.jsonout import dumps
 from usagelens.surfaces import http_ingest, http_read
+from usagelens.surfaces.group_commit import GroupWriter
 from usagelens.surfaces.mcp_http import MCP_PATH, build_mcp_endpoint
 
 __all__ = ["STATUS", "create_app", "error_response"]
@@ -68,6 +69,7 @@ class Service:
 
     def __init__(self, ledger: Ledger, keys: KeyStore, require_keys: bool) -> None:
         self.ledger, self.keys, self.require_keys = ledger, keys, require_keys
+        self.writer = GroupWriter(ledger)
 
     def caller(self, request: Request) -> Caller:
         """The request's caller; ``Unauthorized`` without a valid key when keys are required."""

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.errors import Forbidden, InvalidInput, UsageError
-from usagelens.ingest.records import RecordValidator
+from usagelens.ingest.records import RecordValidator, ndjson
 from usagelens.model import ENTITY_KINDS
 from usagelens.report.jsonout import dumps
 from usagelens.surfaces.http_docs import WRITE_ERRORS
@@ -55,12 +55,18 @@ async def _records(request: Request, key: str) -> list[Any] | bytes:
     return body
 
 
-def _check(kind: str, body: list[Any] | bytes, key: str) -> Any:
-    count = body.count(b"\n") + (not body.endswith(b"\n")) if isinstance(body, bytes) else len(body)
+def _size(body: bytes, key: str) -> int:
+    """Records in an NDJSON body (lines); refuses empty and oversized batches."""
+    count = body.count(b"\n")
     if count > MAX_BATCH:
         raise TooLarge(f"the batch holds {count:,} {key}; send at most {MAX_BATCH:,} per request")
     if count == 0:
         raise InvalidInput(f"the batch holds no {key}")
+    return count
+
+
+def _check(kind: str, body: bytes, key: str) -> Any:
+    _size(body, key)
     valid, problems, read = _validator(kind).check(body)
     if problems:
         error = InvalidInput(
@@ -94,14 +100,16 @@ async def ingest_events(request: Request) -> Response:
     caller = service.caller(request)
     if not caller.can_write:
         raise Forbidden("this key can only read; writing events needs an ingest key")
-    body = await _records(request, "events")
-    # validation and the write are blocking work: off the event loop, so reads go on
-    valid = await run_in_threadpool(_check, "events", body, "events")
-    if caller.kind != "local":
-        teams = set(valid["team_id"].to_pylist())
-        if teams - {caller.team_id}:
+    body = ndjson(await _records(request, "events"))
+    lines = _size(body, "events")
+
+    def authorize(rows: Any) -> None:
+        if caller.kind != "local" and set(rows["team_id"].to_pylist()) - {caller.team_id}:
             raise Forbidden(f"this key writes events of team {caller.team_id} only", field="teamId")
-    result = await run_in_threadpool(service.ledger.write_events, valid)
+
+    # validated and written together with concurrent requests (one statement, one transaction),
+    # off the event loop, so reads go on
+    result = await service.writer.submit(body, lines, authorize)
     return Response(dumps({"written": result.written, "duplicates": result.duplicates}), media_type="application/json")
 
 
@@ -126,7 +134,7 @@ async def upsert_entities(request: Request, kind: str) -> Response:
         raise Forbidden("this key can only read; writing entities needs an ingest key")
     if kind not in ENTITY_KINDS:
         raise InvalidInput(f"kind: '{kind}' is not an entity kind (accepted: {', '.join(ENTITY_KINDS)})", field="kind")
-    body = await _records(request, kind)
+    body = ndjson(await _records(request, kind))
     valid = await run_in_threadpool(_check, kind, body, kind)
     if caller.kind != "local" and kind in ("teams", "projects"):
         column = "id" if kind == "teams" else "team_id"

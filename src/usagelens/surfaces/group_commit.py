@@ -1,0 +1,119 @@
+"""Group commit: requests that arrive while a batch is being validated or written are validated
+together and written together, in one transaction.
+
+Measured on the 2-core machine: validating one 1,000-event request costs ~30 ms, mostly fixed
+cost of the validation statement, and writing it ~18 ms; eight requests validated and written
+together cost ~35 ms and ~37 ms. Each request still gets its own problems (numbered within its
+own body), its own counts and its own all-or-nothing: a request with an invalid record writes
+nothing while the others of its group are written, and when a group's write fails its requests
+are retried one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from starlette.concurrency import run_in_threadpool
+
+from usagelens.errors import InvalidInput
+from usagelens.ingest.records import RecordValidator
+from usagelens.model import WriteResult
+
+__all__ = ["GroupWriter"]
+
+
+@dataclass
+class _Request:
+    body: bytes  # NDJSON, ending with a newline
+    lines: int
+    authorize: Callable[[pa.Table], None]  # raises when the caller may not write these rows
+    future: asyncio.Future[WriteResult]
+    rows: pa.Table | None = field(default=None)
+
+
+class GroupWriter:
+    """Validates and writes event batches of concurrent requests together."""
+
+    #: At most this many events per group (ten 10,000-event requests).
+    MAX_EVENTS = 100_000
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self._validator = RecordValidator("events")
+        self._pending: list[_Request] = []
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, body: bytes, lines: int, authorize: Callable[[pa.Table], None]) -> WriteResult:
+        """Validate ``body`` (NDJSON of ``lines`` lines) and write it; its own counts or its own error."""
+        loop = asyncio.get_running_loop()
+        request = _Request(body, lines, authorize, loop.create_future())
+        self._pending.append(request)
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._drain())  # kept: a task without a reference may vanish
+        return await request.future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, size = [], 0
+                while self._pending and (not group or size + self._pending[0].lines <= self.MAX_EVENTS):
+                    group.append(self._pending.pop(0))
+                    size += group[-1].lines
+                try:
+                    await self._process(group)
+                except Exception as e:  # never leave a request waiting
+                    for r in group:
+                        if not r.future.done():
+                            r.future.set_exception(e)
+        finally:
+            self._running = False
+
+    async def _process(self, group: list[_Request]) -> None:
+        data = b"".join(r.body for r in group)
+        valid, lines, problems, _ = await run_in_threadpool(self._validator.check_lines, data)
+        start = 0
+        for r in group:
+            end = start + r.lines
+            mine = [p for p in problems if start <= p.index < end]
+            if mine:
+                _refuse(r, [(p.index - start, p.field, p.message) for p in mine])
+            else:
+                in_range = pc.and_(pc.greater_equal(lines, start), pc.less(lines, end))
+                r.rows = valid.filter(in_range)
+                try:
+                    r.authorize(r.rows)
+                except Exception as e:
+                    r.future.set_exception(e)
+            start = end
+        await self._write([r for r in group if not r.future.done()])
+
+    async def _write(self, group: list[_Request]) -> None:
+        if not group:
+            return
+        try:
+            results = await run_in_threadpool(self._ledger.write_events_many, [r.rows for r in group])
+        except Exception as e:
+            if len(group) == 1:
+                group[0].future.set_exception(e)
+                return
+            for r in group:  # find the culprit: each batch alone
+                await self._write([r])
+            return
+        for r, result in zip(group, results, strict=True):
+            r.future.set_result(result)
+
+
+def _refuse(request: _Request, problems: list[tuple[int, str, str]]) -> None:
+    error = InvalidInput(
+        f"{len({i for i, _, _ in problems}):,} of {request.lines:,} events are invalid; nothing was written",
+        problems=[f"index {i}: {f}: {m}" for i, f, m in problems],
+    )
+    error.structured = [{"index": i, "field": f, "message": m} for i, f, m in problems]  # type: ignore[attr-defined]
+    request.future.set_exception(error)
