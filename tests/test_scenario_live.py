@@ -18,22 +18,13 @@ from scenario_upstream import long_store as make_long_store
 from usagelens.auth import Caller
 from usagelens.ledger.base import ActivityQuery, FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.query import UsageArgs
+from usagelens.query import INCLUDES, UsageArgs
 from usagelens.service import usage
 from usagelens.sources import ScenarioLedger
 
 TEAM = "team_b_0"
 NOW = datetime(2026, 5, 1)
-EVERYTHING = [
-    "usages",
-    "usages.daily",
-    "modelUsages",
-    "modelUsages.daily",
-    "nsfwUsages",
-    "activity",
-    "entities",
-    "consumption",
-]
+EVERYTHING = list(INCLUDES)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument, NotFound, Unavailable
 from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.query import UsageArgs
+from usagelens.query import INCLUDES, UsageArgs
 from usagelens.report.jsonout import dumps
 from usagelens.service import usage
 from usagelens.sources import scenario_sync
@@ -29,16 +29,7 @@ from usagelens.sources.scenario_sync import sync_scenario
 
 TEAM = "team_b_0"
 NOW = datetime(2026, 5, 1)
-EVERYTHING = [
-    "usages",
-    "usages.daily",
-    "modelUsages",
-    "modelUsages.daily",
-    "nsfwUsages",
-    "activity",
-    "entities",
-    "consumption",
-]
+EVERYTHING = list(INCLUDES)
 
 
 @pytest.fixture(scope="module")
