@@ -4,8 +4,8 @@ Sources differ in how a value arrives: a JSON value (JSONL, REST bodies), text (
 string columns) or a typed column (Parquet). For each field, ``field_sql`` returns a
 ``FieldSQL``: columns computed from the source row (``base``: presence, text, raw text, JSON
 type), columns computed from those (``parsed``: casts), and over all of them the field's
-``value`` in the ledger's type and its ``error``: NULL, or one message
-``field: what is wrong (got …)``. Typed columns that cannot hold a field raise
+``value`` in the ledger's type and its ``error``: NULL, or one problem
+``{field, message: "what is wrong (got …)"}``. Typed columns that cannot hold a field raise
 ``ColumnTypeError`` (a whole-file problem).
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from usagelens.model import CU_SCALE, AssetKind, Field, FieldType
 
-__all__ = ["ColumnTypeError", "FieldSQL", "field_sql", "lit"]
+__all__ = ["ColumnTypeError", "FieldSQL", "field_sql", "lit", "problem"]
 
 _CU = f"DECIMAL(18,{CU_SCALE})"
 _WIDE = "DECIMAL(38,18)"
@@ -46,9 +46,14 @@ class FieldSQL:
     error: str = "NULL"
 
 
+def problem(field: str, message: str) -> str:
+    """A problem as a SQL value: ``{field, message}`` (SQL expressions), never text to parse back."""
+    return f"{{'field': {field}, 'message': {message}}}"
+
+
 def _err(f: Field, what: str, raw: str | None) -> str:
     got = f" || ' (got ' || left({raw}, 60) || ')'" if raw else ""
-    return f"{lit(f'{f.name}: {what}')}{got}"
+    return problem(lit(f.name), f"{lit(what)}{got}")
 
 
 def _case(checks: list[tuple[str, str]]) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from usagelens.errors import InvalidInput
+from usagelens.errors import InvalidInput, Problem
 from usagelens.ingest.readers import open_source
 from usagelens.ingest.validate import MAX_PROBLEMS, Validator
 from usagelens.ledger.base import Ledger
@@ -39,7 +39,7 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
         """The final line: ``read N, written N, duplicates N, rejected N in S s (R events/s)``."""
@@ -68,7 +68,7 @@ def ingest_file(
         raise InvalidInput(f"unknown record kind '{kind}' (accepted: {accepted})")
     fields = EVENT_FIELDS if kind == "events" else ENTITY_FIELDS[kind]
     schema = EVENT_SCHEMA if kind == "events" else ENTITY_SCHEMAS[kind]
-    source = open_source(path, fields, fmt)
+    source = open_source(path, fields, fmt, what=kind)
     max_time = datetime.now(UTC).replace(tzinfo=None) + future_tolerance
     validator = Validator(source.name, fields, schema, source.columns, unit=source.unit, max_time=max_time)
     report = IngestReport(kind)
@@ -85,7 +85,7 @@ def ingest_file(
             if source.format == "jsonl":
                 checked = validator.check_jsonl(chunk, room)
             else:
-                checked = validator.check(str(chunk.table), room)
+                checked = validator.check(str(chunk.table), room)  # a relation DuckDB reads
             report.read += checked.valid.num_rows + checked.invalid
             report.rejected += checked.invalid
             report.problems += checked.problems

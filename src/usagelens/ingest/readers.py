@@ -1,8 +1,10 @@
-"""Readers: a JSONL, CSV or Parquet source as Arrow chunks of raw values, with line numbers.
+"""Readers: a JSONL, CSV or Parquet source as chunks of raw records, with line numbers.
 
 Readers never interpret values; they only split the input into records and say how each
 column arrives (``"json"``, ``"text"`` or a typed column). Whole-file problems (unreadable,
-empty, wrong type, unknown columns) raise ``InvalidInput`` with one line.
+empty, wrong type, unknown columns, not UTF-8) raise ``InvalidInput`` with one line. A leading
+UTF-8 byte-order mark is ignored; a JSON file (or stdin) holding one JSON array of records is
+read as those records, numbered ``record 1, 2, …``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from usagelens.errors import InvalidInput
 from usagelens.ingest.fields import lit
+from usagelens.ingest.lines import BOM, array_lines
 from usagelens.model import Field
 
 __all__ = ["FORMATS", "Chunk", "Source", "open_source"]
@@ -37,15 +37,14 @@ _BLOCK = 64 << 20  # JSONL is read in blocks of whole lines
 
 @dataclass(frozen=True)
 class Chunk:
-    """Raw records with a ``_line`` column (line or row number) and the source's columns:
-    the SQL text of a relation DuckDB reads from the file itself, or (JSONL) an object whose
-    ``table()`` splits the block into numbered lines."""
+    """Raw records: the SQL text of a relation DuckDB reads from the file itself (with a
+    ``_line`` column and the source's columns), or (JSONL) a block of whole lines whose first
+    line is number ``first_line``."""
 
-    table: _LazyLines | str
+    table: str | None
     size: int  # bytes or rows consumed, for progress
-    jsonl: bytes | None = None  # JSONL: the block's bytes, for a fast typed parse
+    jsonl: bytes | None = None
     first_line: int = 1
-    lines: int = 0  # JSONL: physical lines in the block
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,12 @@ class Source:
     chunks: Iterator[Chunk]
 
 
-def open_source(path: str, fields: tuple[Field, ...], fmt: str | None = None) -> Source:
-    """Open ``path`` (``-`` = JSONL on stdin) and check what can be checked up front."""
+def open_source(path: str, fields: tuple[Field, ...], fmt: str | None = None, what: str = "events") -> Source:
+    """Open ``path`` (``-`` = JSONL on stdin) and check what can be checked up front.
+
+    ``what`` names the records (``events`` or an entity kind), as in ``{"events": [...]}``."""
     if path == "-":
-        return _jsonl("stdin", sys.stdin.buffer, 0)
+        return _jsonl("stdin", sys.stdin.buffer, 0, what)
     p = Path(path)
     fmt = fmt or FORMATS.get(p.suffix.lower())
     if fmt is None:
@@ -80,19 +81,30 @@ def open_source(path: str, fields: tuple[Field, ...], fmt: str | None = None) ->
         handle.close()
         raise InvalidInput(f"{path}: the file is empty")
     if fmt == "jsonl":
-        return _jsonl(path, handle, size)
+        return _jsonl(path, handle, size, what)
     handle.close()
     if fmt == "csv":
         return _csv(path, fields)
     return _parquet(path, fields)
 
 
-def _jsonl(name: str, handle: BinaryIO, size: int) -> Source:
+def _jsonl(name: str, handle: BinaryIO, size: int, what: str) -> Source:
+    head = handle.read(len(BOM))
+    if head != BOM:
+        rest = handle
+        handle = _Prefixed(head, rest)  # type: ignore[assignment]
+    first = handle.read(_BLOCK)
+    if first.lstrip()[:1] == b"[":  # one JSON array of records: intent is clear, read it whole
+        with handle:
+            data = array_lines(first + handle.read(), what)
+        if not data:
+            raise InvalidInput(f"{name}: the JSON array holds no {what}")
+        return Source(name, "jsonl", "record", size, {}, iter([Chunk(None, size or len(data), data, 1)]))
+
     def chunks() -> Iterator[Chunk]:
-        line_no, rest = 1, b""
+        line_no, rest, block = 1, b"", first
         with handle:
             while True:
-                block = handle.read(_BLOCK)
                 data = rest + block
                 if not block:
                     rest = b""
@@ -100,38 +112,35 @@ def _jsonl(name: str, handle: BinaryIO, size: int) -> Source:
                     cut = data.rfind(b"\n") + 1
                     data, rest = data[:cut], data[cut:]
                 if data:
-                    count = data.count(b"\n") + (not data.endswith(b"\n"))
-                    yield Chunk(_LazyLines(name, data, line_no), len(data), data, line_no, count)
-                    line_no += count
+                    yield Chunk(None, len(data), data, line_no)
+                    line_no += data.count(b"\n") + (not data.endswith(b"\n"))
                 if not block:
                     return
+                block = handle.read(_BLOCK)
 
     return Source(name, "jsonl", "line", size, {}, chunks())
 
 
-class _LazyLines:
-    """The lines of a JSONL block as a table, split only if the slow path needs them."""
+class _Prefixed:
+    """A binary handle with a few bytes already read put back in front."""
 
-    def __init__(self, name: str, data: bytes, first: int) -> None:
-        self.name, self.data, self.first = name, data, first
+    def __init__(self, head: bytes, handle: BinaryIO) -> None:
+        self._head, self._handle = head, handle
 
-    def table(self) -> pa.Table:
-        lines = pc.list_flatten(pc.split_pattern(pa.array([self.data], pa.large_binary()), b"\n"))
-        if self.data.endswith(b"\n"):
-            lines = lines.slice(0, len(lines) - 1)
-        return _lines_table(self.name, lines, self.first)
+    def read(self, n: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if n < 0:
+            return head + self._handle.read()
+        if n <= len(head):
+            self._head = head[n:]
+            return head[:n]
+        return head + self._handle.read(n - len(head))
 
+    def __enter__(self) -> _Prefixed:
+        return self
 
-def _lines_table(name: str, lines: pa.Array, first: int) -> pa.Table:
-    try:
-        text = lines.cast(pa.large_string())
-    except pa.ArrowInvalid:
-        valid = pc.utf8_is_valid(lines)  # type: ignore[attr-defined]
-        bad = pc.index(valid, False).as_py()
-        raise InvalidInput(f"{name}: line {first + bad} is not valid UTF-8") from None
-    numbers = pa.array(np.arange(first, first + len(lines), dtype=np.int64))
-    keep = pc.not_equal(pc.utf8_trim_whitespace(text), "")
-    return pa.table({"_line": numbers, "line": text}).filter(keep)
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
 
 
 def _check_columns(name: str, names: list[str], fields: tuple[Field, ...]) -> None:
@@ -146,29 +155,34 @@ def _check_columns(name: str, names: list[str], fields: tuple[Field, ...]) -> No
 
 def _csv(path: str, fields: tuple[Field, ...]) -> Source:
     # DuckDB reads the file (in parallel) inside the validation query; line 1 is the header
+    names = _header(path)
+    _check_columns(path, names, fields)
+    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in names) + "}"
     reader = (
         f"read_csv({lit(path)}, header = true, all_varchar = true, delim = ',', quote = '\"', "
-        "escape = '\"', auto_detect = false"
+        f"escape = '\"', auto_detect = false, columns = {columns})"
     )
-    reader += f", columns = {_header_columns(path)})"
-    names = _describe(path, f"SELECT * FROM {reader}")
-    _check_columns(path, names, fields)
+    _describe(path, f"SELECT * FROM {reader}")
     relation = f"(SELECT row_number() OVER () + 1 AS _line, * FROM {reader})"
-    return Source(
-        path,
-        "csv",
-        "line",
-        Path(path).stat().st_size,
-        dict.fromkeys(names, "text"),
-        iter([Chunk(relation, Path(path).stat().st_size)]),
-    )
+    size = Path(path).stat().st_size
+    return Source(path, "csv", "line", size, dict.fromkeys(names, "text"), iter([Chunk(relation, size)]))
 
 
-def _header_columns(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline().rstrip("\r\n")
-    cols = [c.strip().strip('"') for c in header.split(",")]
-    return "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols) + "}"
+def _header(path: str) -> list[str]:
+    """The column names of line 1 (a byte-order mark before it is ignored)."""
+    with open(path, "rb") as f:
+        first = f.readline(1 << 16)
+    try:
+        header = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: line 1 (the header) is not valid UTF-8; save the file as UTF-8") from None
+    names = [c.strip().strip('"') for c in header.split(",")]
+    if "" in names or len(set(names)) < len(names):
+        raise InvalidInput(
+            f"{path}: line 1 must name each column once, comma-separated (got {header[:60]!r}); "
+            "the first line of a CSV file is its header"
+        )
+    return names
 
 
 def _parquet(path: str, fields: tuple[Field, ...]) -> Source:

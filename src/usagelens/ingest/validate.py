@@ -7,17 +7,18 @@ file parser, not the store), so validation keeps pace with bulk ingest.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from usagelens.errors import InvalidInput
-from usagelens.ingest.fields import ColumnTypeError, FieldSQL, field_sql, lit
+from usagelens.errors import InvalidInput, Problem
+from usagelens.ingest.fields import ColumnTypeError, FieldSQL, field_sql, lit, problem
+from usagelens.ingest.lines import split_lines
 from usagelens.ingest.readers import Chunk
 from usagelens.model import Field, FieldType
 
@@ -49,12 +50,15 @@ _FAST_DUCK = {
 
 @dataclass
 class Checked:
-    """Valid rows of one chunk, the number of invalid ones and the first problems."""
+    """Valid rows of one chunk, the number of invalid ones and the first problems.
+
+    ``lines`` holds the line (or row) number of each valid row, as numbered by our own split
+    of the input: a caller may rely on it to give rows back to where they came from."""
 
     valid: pa.Table
     invalid: int
-    problems: list[str] = field(default_factory=list)
-    lines: pa.ChunkedArray | None = None  # the line (or row) number of each valid row
+    problems: list[Problem] = field(default_factory=list)
+    lines: pa.ChunkedArray | pa.Array | None = None
 
 
 class Validator:
@@ -116,48 +120,72 @@ class Validator:
             + "}"
         )
         specs = [field_sql(f, f'_j."{f.name}"', "json") for f in self.fields]
-        unknown = (
-            f"CASE WHEN len(_unknown) > 0 THEN _unknown[1] || ': unknown field (accepted: {', '.join(names)})' END"
-        )
+        accepted = lit(f"unknown field (accepted: {', '.join(names)})")
+        unknown = f"CASE WHEN len(_unknown) > 0 THEN {problem('_unknown[1]', accepted)} END"
+        # _ok: the line is exactly one JSON object (a line holding two, or a bare null, is not)
         source = (
             f"(SELECT _line, line, _ok, _j, CASE WHEN _ok THEN list_filter(json_keys(line), "
             f"lambda k: NOT list_contains({names}, k)) END AS _unknown FROM (SELECT _line, line, _j, "
-            "_j IS NOT NULL AND starts_with(ltrim(line), '{') AS _ok FROM (SELECT _line, line, "
+            "_j IS NOT NULL AND coalesce(try(json_type(line)) = 'OBJECT', false) AS _ok FROM (SELECT _line, line, "
             f"try(json_transform(line, {lit(struct)})) AS _j FROM chunk)))"
         )
         cols = ", ".join(f.column for f in self.fields)
+        got = "' (got ' || left(line, 60) || ')'"
+        not_object = problem(
+            "'record'",
+            f"CASE WHEN json_valid(line) THEN 'must be one JSON object' ELSE "
+            f"'is not valid JSON (one JSON object per line)' END || {got}",
+        )
         return (
-            f"SELECT _line, {cols}, CASE WHEN _ok THEN _errs ELSE [CASE WHEN json_valid(line) "
-            "THEN 'record: must be a JSON object (got ' || left(line, 60) || ')' "
-            "ELSE 'record: is not valid JSON (got ' || left(line, 60) || ')' END] END AS _errs "
+            f"SELECT _line, {cols}, CASE WHEN _ok THEN _errs ELSE [{not_object}] END AS _errs "
             f"FROM ({self._layers(source, specs, [unknown], '_line, _ok, line')})"
         )
 
     def check_jsonl(self, chunk: Chunk, room: int = MAX_PROBLEMS) -> Checked:
         """Check JSONL lines: a typed Arrow parse when the chunk is clean, else line by line.
 
-        The fast path (Arrow's JSON reader with the exact schema, then the typed-column rules)
-        refuses any type mismatch or unknown field; a chunk it refuses, or in which it finds
-        an invalid value, is checked again line by line for exact, per-line messages.
+        Lines are split and numbered by us (``ingest.lines``). Arrow's JSON reader, which
+        crashes on some shapes and may read a line as two rows or none, only ever sees a chunk
+        whose every line was first checked to be exactly one JSON object; it then refuses any
+        type mismatch or unknown field, and a chunk it refuses, or in which it finds an invalid
+        value, is checked again line by line for exact, per-line messages.
         """
-        if chunk.jsonl is not None and self._fast_sql:
-            try:
-                typed = pajson.read_json(
-                    io.BytesIO(chunk.jsonl),
-                    read_options=pajson.ReadOptions(block_size=1 << 20),
-                    parse_options=pajson.ParseOptions(
-                        explicit_schema=self._fast_schema, unexpected_field_behavior="error"
-                    ),
-                )
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                typed = None
-            # as many records as lines: no blank line, so row i is line first + i
-            if typed is not None and typed.num_rows == chunk.lines:
-                numbers = np.arange(chunk.first_line, chunk.first_line + chunk.lines, dtype=np.int64)
-                checked = self._run(self._fast_sql, typed.add_column(0, "_line", pa.array(numbers)), room)
+        assert chunk.jsonl is not None
+        split = split_lines(chunk.jsonl, chunk.first_line, self.unit)
+        lines = split.table
+        if self._fast_sql and not split.problems and lines.num_rows and self._one_object_each(lines):
+            typed = self._arrow_parse(chunk.jsonl)
+            if typed is not None and typed.num_rows == lines.num_rows:
+                checked = self._run(self._fast_sql, typed.add_column(0, "_line", lines["_line"]), room)
                 if not checked.invalid:
                     return checked
-        return self.check(chunk.table.table(), room)
+        checked = self._run(self._sql, lines, room - len(split.problems)) if lines.num_rows else self._empty()
+        if not split.problems:
+            return checked
+        problems = sorted([*split.problems, *checked.problems], key=lambda p: p.at)[:room]
+        return Checked(checked.valid, checked.invalid + len(split.problems), problems, checked.lines)
+
+    def _one_object_each(self, lines: pa.Table) -> bool:
+        """Whether every line holds exactly one JSON object (one cheap parse per line)."""
+        self._con.register("_lines", lines)
+        try:
+            sql = "SELECT bool_and(coalesce(try(json_type(line)) = 'OBJECT', false)) FROM _lines"
+            return bool(self._con.execute(sql).fetchall()[0][0])
+        finally:
+            self._con.unregister("_lines")
+
+    def _arrow_parse(self, data: bytes) -> pa.Table | None:
+        try:
+            return pajson.read_json(
+                io.BytesIO(data),
+                read_options=pajson.ReadOptions(block_size=1 << 20),
+                parse_options=pajson.ParseOptions(explicit_schema=self._fast_schema, unexpected_field_behavior="error"),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+
+    def _empty(self) -> Checked:
+        return Checked(self.schema.empty_table(), 0, [], pa.array([], pa.int64()))
 
     def check(self, chunk: pa.Table | str, room: int = MAX_PROBLEMS) -> Checked:
         """Valid rows in ``schema`` plus up to ``room`` problems of the invalid ones.
@@ -175,19 +203,32 @@ class Validator:
             params = self._params if "$max_time" in sql else None
             out = self._con.sql(sql, params=params).to_arrow_table()
         except duckdb.Error as e:
-            raise InvalidInput(f"{self.name}: cannot read values ({str(e).splitlines()[0]})") from None
+            raise InvalidInput(f"{self.name}: {_engine_problem(str(e))}") from None
         finally:
             if not isinstance(chunk, str):
                 self._con.unregister("chunk")
         bad = pc.greater(pc.list_value_length(out["_errs"]), 0)
         invalid = pc.sum(bad).as_py() or 0
         valid = out.filter(pc.invert(bad)) if invalid else out
-        problems: list[str] = []
+        problems: list[Problem] = []
         if invalid and room > 0:
             rows = out.filter(bad).slice(0, room).select(["_line", "_errs"]).to_pylist()
-            problems = [f"{self.unit} {r['_line']}: {e}" for r in rows for e in r["_errs"]][:room]
+            problems = [Problem(r["_line"], e["field"], e["message"], self.unit) for r in rows for e in r["_errs"]]
+            problems = problems[:room]
         return Checked(valid.select(self.schema.names).cast(self.schema), invalid, problems, valid["_line"])
 
     def close(self) -> None:
         """Release the engine."""
         self._con.close()
+
+
+def _engine_problem(message: str) -> str:
+    """One actionable sentence from a DuckDB reader error (CSV errors name their line)."""
+    lines = [m.strip() for m in message.splitlines() if m.strip()]
+    m = re.search(r"CSV Error on Line: (\d+)", message)
+    if m and "not utf-8 encoded" in message:
+        return f"line {m.group(1)} is not valid UTF-8; save the file as UTF-8 (in Excel: CSV UTF-8)"
+    if m:
+        why = next((x for x in lines[1:] if not x.startswith(("Original Line", "Possible Solution"))), lines[0])
+        return f"line {m.group(1)} cannot be read as CSV ({why[:160]})"
+    return f"cannot read values ({lines[0][:160] if lines else 'unknown error'})"

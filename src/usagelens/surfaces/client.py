@@ -24,6 +24,7 @@ from usagelens.errors import (
     InvalidArgument,
     InvalidInput,
     NotFound,
+    Problem,
     Unauthorized,
     Unavailable,
     UsageError,
@@ -72,7 +73,7 @@ class RemoteLedger:
                 err = r.json()["error"]
             except (ValueError, KeyError, TypeError):
                 raise Unavailable(f"the server at {self.location} answered {r.status_code}") from None
-            problems = [f"index {p['index']}: {p['field']}: {p['message']}" for p in err.get("problems", [])]
+            problems = [Problem(p["index"], p["field"], p["message"], "index") for p in err.get("problems", [])]
             cls = _ERRORS.get(r.status_code, Unavailable)
             if cls is InvalidInput:
                 raise InvalidInput(err["message"], problems=problems)

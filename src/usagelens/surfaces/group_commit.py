@@ -7,13 +7,17 @@ together cost ~35 ms and ~37 ms. Each request still gets its own problems (numbe
 own body), its own counts and its own all-or-nothing: a request with an invalid record writes
 nothing while the others of its group are written, and when a group's write fails its requests
 are retried one by one.
+
+A request only ever writes its own rows: the lines of the group are split and numbered by us
+(``ingest.lines``), every valid row carries the number of the line it came from, and a request
+gets exactly the rows of its own line range; ``authorize`` runs on exactly the rows written.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +25,7 @@ import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.errors import InvalidInput
-from usagelens.ingest.records import RecordValidator
+from usagelens.ingest.records import RecordValidator, refuse
 from usagelens.model import WriteResult
 
 __all__ = ["GroupWriter"]
@@ -30,7 +34,7 @@ __all__ = ["GroupWriter"]
 @dataclass
 class _Request:
     body: bytes  # NDJSON, ending with a newline
-    lines: int
+    lines: int  # physical lines of ``body``
     authorize: Callable[[pa.Table], None]  # raises when the caller may not write these rows
     future: asyncio.Future[WriteResult]
     rows: pa.Table | None = field(default=None)
@@ -77,16 +81,26 @@ class GroupWriter:
 
     async def _process(self, group: list[_Request]) -> None:
         data = b"".join(r.body for r in group)
-        valid, lines, problems, _ = await run_in_threadpool(self._validator.check_lines, data)
+        try:
+            checked = await run_in_threadpool(self._validator.check, data)
+        except InvalidInput:
+            if len(group) == 1:
+                raise
+            for r in group:  # one request's input must not fail its neighbours: each alone
+                await self._process([r])
+            return
         start = 0
         for r in group:
             end = start + r.lines
-            mine = [p for p in problems if start <= p.index < end]
+            mine = [replace(p, at=p.at - start) for p in checked.problems if start <= p.at < end]
+            in_range = pc.and_(pc.greater_equal(checked.lines, start), pc.less(checked.lines, end))
+            rows = checked.valid.filter(in_range)
             if mine:
-                _refuse(r, [(p.index - start, p.field, p.message) for p in mine])
+                r.future.set_exception(refuse(mine, rows.num_rows + len({p.at for p in mine}), "events"))
+            elif rows.num_rows == 0:
+                r.future.set_exception(InvalidInput("the batch holds no events (only blank lines)"))
             else:
-                in_range = pc.and_(pc.greater_equal(lines, start), pc.less(lines, end))
-                r.rows = valid.filter(in_range)
+                r.rows = rows
                 try:
                     r.authorize(r.rows)
                 except Exception as e:
@@ -108,12 +122,3 @@ class GroupWriter:
             return
         for r, result in zip(group, results, strict=True):
             r.future.set_result(result)
-
-
-def _refuse(request: _Request, problems: list[tuple[int, str, str]]) -> None:
-    error = InvalidInput(
-        f"{len({i for i, _, _ in problems}):,} of {request.lines:,} events are invalid; nothing was written",
-        problems=[f"index {i}: {f}: {m}" for i, f, m in problems],
-    )
-    error.structured = [{"index": i, "field": f, "message": m} for i, f, m in problems]  # type: ignore[attr-defined]
-    request.future.set_exception(error)

@@ -7,7 +7,6 @@ after the commit (so it survives a crash of the server).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.errors import Forbidden, InvalidInput, UsageError
-from usagelens.ingest.records import RecordValidator, ndjson
+from usagelens.ingest.records import RecordValidator, body_lines, refuse
 from usagelens.model import ENTITY_KINDS
 from usagelens.report.jsonout import dumps
 from usagelens.surfaces.http_docs import WRITE_ERRORS
@@ -39,24 +38,14 @@ def _validator(kind: str) -> RecordValidator:
     return _validators[kind]
 
 
-async def _records(request: Request, key: str) -> list[Any] | bytes:
-    """The body as a list of records (JSON array, or an object holding one) or NDJSON bytes."""
+async def _records(request: Request, key: str) -> bytes:
+    """The body as NDJSON (as sent, or one line per element of a JSON array), exact numbers."""
     raw = await request.body()
-    if "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get("content-type", ""):
-        return raw
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"the body is not valid JSON ({e}); send a JSON array of {key} or NDJSON") from None
-    if isinstance(body, dict) and isinstance(body.get(key), list):
-        body = body[key]
-    if not isinstance(body, list):
-        raise InvalidInput(f'the body must be a JSON array of {key}, an object {{"{key}": [...]}}, or NDJSON')
-    return body
+    return await run_in_threadpool(body_lines, raw, request.headers.get("content-type", ""), key)
 
 
 def _size(body: bytes, key: str) -> int:
-    """Records in an NDJSON body (lines); refuses empty and oversized batches."""
+    """Lines of an NDJSON body (records and blank lines); refuses empty and oversized batches."""
     count = body.count(b"\n")
     if count > MAX_BATCH:
         raise TooLarge(f"the batch holds {count:,} {key}; send at most {MAX_BATCH:,} per request")
@@ -67,15 +56,12 @@ def _size(body: bytes, key: str) -> int:
 
 def _check(kind: str, body: bytes, key: str) -> Any:
     _size(body, key)
-    valid, problems, read = _validator(kind).check(body)
-    if problems:
-        error = InvalidInput(
-            f"{len({p.index for p in problems}):,} of {read:,} {key} are invalid; nothing was written",
-            problems=[f"index {p.index}: {p.field}: {p.message}" for p in problems],
-        )
-        error.structured = [{"index": p.index, "field": p.field, "message": p.message} for p in problems]  # type: ignore[attr-defined]
-        raise error
-    return valid
+    checked = _validator(kind).check(body)
+    if checked.problems:
+        raise refuse(checked.problems, checked.valid.num_rows + checked.invalid, key)
+    if checked.valid.num_rows == 0:
+        raise InvalidInput(f"the batch holds no {key} (only blank lines)")
+    return checked.valid
 
 
 @router.post(
@@ -100,7 +86,7 @@ async def ingest_events(request: Request) -> Response:
     caller = service.caller(request)
     if not caller.can_write:
         raise Forbidden("this key can only read; writing events needs an ingest key")
-    body = ndjson(await _records(request, "events"))
+    body = await _records(request, "events")
     lines = _size(body, "events")
 
     def authorize(rows: Any) -> None:
@@ -134,7 +120,7 @@ async def upsert_entities(request: Request, kind: str) -> Response:
         raise Forbidden("this key can only read; writing entities needs an ingest key")
     if kind not in ENTITY_KINDS:
         raise InvalidInput(f"kind: '{kind}' is not an entity kind (accepted: {', '.join(ENTITY_KINDS)})", field="kind")
-    body = ndjson(await _records(request, kind))
+    body = await _records(request, kind)
     valid = await run_in_threadpool(_check, kind, body, kind)
     if caller.kind != "local" and kind in ("teams", "projects"):
         column = "id" if kind == "teams" else "team_id"
