@@ -226,7 +226,7 @@ def test_cu_in_a_json_body_are_read_from_their_text_never_through_a_float(served
 @pytest.mark.parametrize(
     "body, message",
     [
-        (b"[" * 100_000 + b"]" * 100_000, "the body nests JSON too deeply; send a flat JSON array of events or NDJSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body nests JSON too deeply; send a JSON array of events or NDJSON"),
         (b"[NaN]", "the body is not valid JSON (NaN is not a JSON number); send a JSON array of events or NDJSON"),
         (b"\xff\xfe[", "the body is not valid JSON"),
         (b"{}", 'the body must be a JSON array of events, an object {"events": [...]}, or NDJSON'),

@@ -13,6 +13,7 @@ Callers can rely on:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ import simplejson
 
 from usagelens.errors import InvalidInput, Problem
 
-__all__ = ["BOM", "Lines", "array_lines", "split_lines", "strip_bom"]
+__all__ = ["BOM", "Lines", "array_lines", "is_array_document", "split_lines", "strip_bom"]
 
 BOM = b"\xef\xbb\xbf"
 #: JSON's own whitespace (RFC 8259), without the newline that ends a line.
@@ -73,26 +74,35 @@ def split_lines(data: bytes, first: int, unit: str = "line") -> Lines:
     return Lines(table, problems)
 
 
-def array_lines(raw: bytes, what: str) -> bytes:
+def is_array_document(head: bytes, what: str) -> bool:
+    """Whether a text starting with ``head`` is one JSON array of records (``[...]`` or
+    ``{"<what>": [...]}``) rather than JSON lines."""
+    return re.match(rb'\s*(\[|\{\s*"' + re.escape(what.encode()) + rb'"\s*:\s*\[)', strip_bom(head)) is not None
+
+
+def array_lines(raw: bytes, what: str, subject: str = "the body") -> bytes:
     """The elements of the JSON array ``raw`` as NDJSON (one element per line, exact numbers).
 
-    ``raw`` may also be an object ``{"<what>": [...]}``. Raises ``InvalidInput`` naming the
-    problem when ``raw`` is not JSON, nests too deeply, or is not such an array.
+    ``raw`` may also be an object ``{"<what>": [...]}``. Raises ``InvalidInput`` naming
+    ``subject`` and the problem when ``raw`` is not JSON, nests too deeply, or is not such an array.
     """
+    fix = f"send a JSON array of {what} or NDJSON"
     try:
         body = json.loads(strip_bom(raw) or b"null", parse_float=Decimal, parse_constant=_no_constant)
     except RecursionError:
-        raise InvalidInput(f"the body nests JSON too deeply; send a flat JSON array of {what} or NDJSON") from None
+        raise InvalidInput(f"{subject} nests JSON too deeply; {fix}") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"the body is not valid JSON ({e}); send a JSON array of {what} or NDJSON") from None
+        raise InvalidInput(f"{subject} is not valid JSON ({e}); {fix}") from None
     if isinstance(body, dict) and isinstance(body.get(what), list):
         body = body[what]
     if not isinstance(body, list):
-        raise InvalidInput(f'the body must be a JSON array of {what}, an object {{"{what}": [...]}}, or NDJSON')
+        raise InvalidInput(f'{subject} must be a JSON array of {what}, an object {{"{what}": [...]}}, or NDJSON')
     try:
         return b"".join(_line(r) for r in body)
     except RecursionError:
-        raise InvalidInput(f"a record nests JSON too deeply; send flat records of {what}") from None
+        raise InvalidInput(
+            f"{subject} holds a record that nests JSON too deeply; send flat records of {what}"
+        ) from None
 
 
 def _line(record: Any) -> bytes:

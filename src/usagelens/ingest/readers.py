@@ -19,7 +19,7 @@ import duckdb
 
 from usagelens.errors import InvalidInput
 from usagelens.ingest.fields import lit
-from usagelens.ingest.lines import BOM, array_lines
+from usagelens.ingest.lines import BOM, array_lines, is_array_document
 from usagelens.model import Field
 
 __all__ = ["FORMATS", "Chunk", "Source", "open_source"]
@@ -94,9 +94,9 @@ def _jsonl(name: str, handle: BinaryIO, size: int, what: str) -> Source:
         rest = handle
         handle = _Prefixed(head, rest)  # type: ignore[assignment]
     first = handle.read(_BLOCK)
-    if first.lstrip()[:1] == b"[":  # one JSON array of records: intent is clear, read it whole
+    if is_array_document(first[:4096], what):  # one JSON array of records: the intent is clear
         with handle:
-            data = array_lines(first + handle.read(), what)
+            data = array_lines(first + handle.read(), what, f"{name}: the file")
         if not data:
             raise InvalidInput(f"{name}: the JSON array holds no {what}")
         return Source(name, "jsonl", "record", size, {}, iter([Chunk(None, size or len(data), data, 1)]))
