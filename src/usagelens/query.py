@@ -9,14 +9,14 @@ the fix. Surfaces never check these rules themselves.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument, NotFound
+from usagelens.query_parse import day, instant, is_date, offset, shown, text, texts, zone
 
 __all__ = ["DEFAULT_DAYS", "INCLUDES", "PAGE", "UsageArgs", "UsageQuery", "max_window_days", "resolve"]
 
@@ -32,7 +32,6 @@ INCLUDES = (
 )
 DEFAULT_DAYS = 31
 PAGE = 100
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def max_window_days() -> int:
@@ -85,88 +84,48 @@ class UsageQuery:
         return section in self.include
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    name = name or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(
-            f"timezone: '{name}' is not an IANA timezone; use a name such as UTC, Europe/Paris or America/New_York.",
-            field="timezone",
-        ) from None
-
-
-def _local_midnight(d: date, zone: ZoneInfo) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-
-def _instant(name: str, value: str, zone: ZoneInfo, end: bool) -> datetime:
-    """A bound as a naive UTC instant: a date is its local midnight (the next one for an end)."""
-    bad = InvalidArgument(
-        f"{name}: '{value}' is not a date; use YYYY-MM-DD or an ISO 8601 date-time such as 2026-04-01T00:00:00Z.",
-        field=name,
-    )
-    try:
-        if _DATE.match(value):
-            d = date.fromisoformat(value)
-            return _local_midnight(d + timedelta(days=1) if end else d, zone)
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise bad from None
-    if "T" not in value and " " not in value:
-        raise bad
-    t = t.replace(tzinfo=zone) if t.tzinfo is None else t
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
 def _window(args: UsageArgs, zone: ZoneInfo, now: datetime) -> tuple[str, str, datetime, datetime]:
     today = now.replace(tzinfo=UTC).astimezone(zone).date()
-    end_s = args.end_date or today.isoformat()
-    start_s = args.start_date
+    end_s = text("end_date", args.end_date) if args.end_date is not None else today.isoformat()
+    start_s = text("start_date", args.start_date) if args.start_date is not None else None
+    end = instant("end_date", end_s, zone, True)
     if start_s is None:
-        if _DATE.match(end_s):
-            start_s = (date.fromisoformat(end_s) - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+        if is_date(end_s):
+            start_s = (day("end_date", end_s) - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
         else:
-            e = _instant("end_date", end_s, zone, True)
-            start_s = (e - timedelta(days=DEFAULT_DAYS)).isoformat() + "Z"
-    start = _instant("start_date", start_s, zone, False)
-    end = _instant("end_date", end_s, zone, True)
+            start_s = (end - timedelta(days=DEFAULT_DAYS)).isoformat() + "Z"
+    start = instant("start_date", start_s, zone, False)
     if end <= start:
         raise InvalidArgument(
-            f"end_date ({end_s}) is before start_date ({start_s}); swap them or pick a later end_date.",
+            f"end_date ({shown(end_s)}) is before start_date ({shown(start_s)}); swap them or pick a later end_date.",
             field="end_date",
         )
     days = (end - start) / timedelta(days=1)
     limit = max_window_days()
     if days > limit:
         raise InvalidArgument(
-            f"the window from {start_s} to {end_s} spans {days:.0f} days; the maximum is {limit} "
+            f"the window from {shown(start_s)} to {shown(end_s)} spans {days:.0f} days; the maximum is {limit} "
             "days, so narrow start_date or end_date.",
             field="start_date",
         )
     return start_s, end_s, start, end
 
 
-def _includes(values: list[str], offset: int | None) -> tuple[tuple[str, ...], int]:
+def _includes(values: list[str], given: object) -> tuple[tuple[str, ...], int]:
     for v in values:
         if v not in INCLUDES:
             raise InvalidArgument(
-                f"include: '{v}' is not a section; use any of {', '.join(INCLUDES)}.", field="include"
+                f"include: '{shown(v)}' is not a section; use any of {', '.join(INCLUDES)}.", field="include"
             )
-    if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool) or offset < 0):
+    page = offset("activity_offset", given, PAGE)
+    if page and "activity" not in values:
         raise InvalidArgument(
-            f"activity_offset: {offset!r} must be a whole number ≥ 0 (pages hold {PAGE} events: "
-            f"0, {PAGE}, {2 * PAGE}, …).",
-            field="activity_offset",
-        )
-    if offset and "activity" not in values:
-        raise InvalidArgument(
-            f"activity_offset: {offset} only applies to the activity log; add 'activity' to "
+            f"activity_offset: {page} only applies to the activity log; add 'activity' to "
             "include or drop activity_offset.",
             field="activity_offset",
         )
     ordered = tuple(i for i in INCLUDES if i in values)
-    return ordered, offset or 0
+    return ordered, page
 
 
 def _names(items: list[dict[str, Any]]) -> str:
@@ -187,7 +146,7 @@ def _team(args: UsageArgs, teams: list[dict[str, Any]]) -> dict[str, Any]:
         if t["id"] == args.team_id:
             return t
     raise NotFound(
-        f"team_id: '{args.team_id}' is not a team you can see; use one of: {_names(teams) or 'none'}.",
+        f"team_id: '{shown(args.team_id)}' is not a team you can see; use one of: {_names(teams) or 'none'}.",
         field="team_id",
     )
 
@@ -196,7 +155,7 @@ def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[st
     """The scope mode and the project filter (None = every project of the team)."""
     scope = args.scope or ("project" if args.project_id or args.project_ids else "team")
     if scope not in ("project", "team"):
-        raise InvalidArgument(f"scope: '{scope}' is not accepted; use project or team.", field="scope")
+        raise InvalidArgument(f"scope: '{shown(scope)}' is not accepted; use project or team.", field="scope")
     known = {p["id"] for p in team["projects"]}
     for name, ids in (
         ("project_id", [args.project_id] if args.project_id else []),
@@ -205,7 +164,7 @@ def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[st
         for p in ids:
             if p not in known:
                 raise NotFound(
-                    f"{name}: '{p}' is not a project of team {team['id']} that you can see; use "
+                    f"{name}: '{shown(p)}' is not a project of team {team['id']} that you can see; use "
                     f"one of: {_names(team['projects']) or 'none'}.",
                     field=name,
                 )
@@ -227,17 +186,29 @@ def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[st
     return scope, tuple(sorted(set(chosen)))
 
 
+def _texts(args: UsageArgs) -> UsageArgs:
+    """``args`` with every string checked to be valid text (a surface may pass anything)."""
+    for name in ("team_id", "project_id", "scope", "timezone"):
+        value = getattr(args, name)
+        if value is not None:
+            text(name, value)
+    for name in ("project_ids", "user_ids", "include"):
+        texts(name, getattr(args, name))
+    return args
+
+
 def resolve(args: UsageArgs, caller: Caller, teams: list[dict[str, Any]], now: datetime | None = None) -> UsageQuery:
     """Validate ``args`` for ``caller`` against the store's ``teams`` (``Ledger.teams()``)."""
     fmt = args.response_format or "json"
     if fmt not in ("json", "markdown"):
         raise InvalidArgument(
-            f"response_format: '{fmt}' is not accepted; use json or markdown.", field="response_format"
+            f"response_format: '{shown(fmt)}' is not accepted; use json or markdown.", field="response_format"
         )
-    zone = _zone(args.timezone)
-    include, offset = _includes(list(args.include or []), args.activity_offset)
+    args = _texts(args)
+    tz = zone(args.timezone)
+    include, page = _includes(list(args.include or []), args.activity_offset)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    start_s, end_s, start, end = _window(args, zone, now)
+    start_s, end_s, start, end = _window(args, tz, now)
     team = _team(args, caller.visible_teams(teams))
     scope, projects = _projects(args, team, caller)
     users = tuple(sorted(set(args.user_ids))) if args.user_ids else None
@@ -252,8 +223,8 @@ def resolve(args: UsageArgs, caller: Caller, teams: list[dict[str, Any]], now: d
         end_date=end_s,
         start=start,
         end=end,
-        timezone=zone.key,
+        timezone=tz.key,
         include=include,
-        activity_offset=offset,
+        activity_offset=page,
         response_format=fmt,
     )

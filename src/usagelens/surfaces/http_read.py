@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import Response
 
 from usagelens.errors import Forbidden, InvalidArgument
 from usagelens.query import UsageArgs, resolve
+from usagelens.query_parse import MAX_OFFSET, shown
 from usagelens.report.jsonout import dumps, instant
 from usagelens.report.scenario import SECTIONS, usage_list
 from usagelens.service import usage as usage_answer
@@ -43,8 +45,52 @@ def _split(*values: str | list[str] | None) -> list[str] | None:
     return out or None
 
 
+def _wire_offset(raw: str | None) -> int:
+    """Scenario's ``activityOffset``: "If bad offset or empty, 0 will be returned" (text that is not
+    a finite number, or a negative one, reads as 0); a number past ``MAX_OFFSET`` is refused."""
+    try:
+        number = float(raw.strip()) if raw else 0.0
+    except ValueError:
+        return 0
+    if not math.isfinite(number) or number <= 0:
+        return 0
+    if number > MAX_OFFSET:
+        raise InvalidArgument(
+            f"activityOffset: '{shown(raw)}' is past the last page usagelens serves; use an offset from 0 to "
+            f"{MAX_OFFSET:,}, or narrow the window.",
+            field="activityOffset",
+        )
+    return int(number)
+
+
 def _service(request: Request) -> Any:
     return request.app.state.service
+
+
+def _only(request: Request, names: tuple[str, ...]) -> None:
+    """Refuse a query parameter the endpoint does not take (a misspelled ``start=`` must not
+    silently answer the default window)."""
+    for given in request.query_params:
+        if given not in names:
+            accepted = f"use any of: {', '.join(names)}" if names else "it takes none"
+            raise InvalidArgument(
+                f"{shown(given)} is not a query parameter of {request.url.path}; {accepted}.", field=shown(given)
+            )
+
+
+_USAGE_PARAMS = (
+    "team_id",
+    "project_id",
+    "scope",
+    "project_ids",
+    "user_ids",
+    "start_date",
+    "end_date",
+    "timezone",
+    "include",
+    "activity_offset",
+    "response_format",
+)
 
 
 def _readable(request: Request) -> Any:
@@ -77,21 +123,19 @@ def usages(
     caller = _readable(request)
     if (start_date is None) != (end_date is None):
         raise InvalidArgument(
-            "startDate and endDate go together: pass both, or neither (then timeRange applies)",
+            "startDate and endDate go together: pass both, or neither (then timeRange applies).",
             field="startDate" if start_date is None else "endDate",
         )
     if start_date is None:
         span = _RANGES.get(time_range or "last-thirty-one-days")
         if span is None:
             raise InvalidArgument(
-                f"timeRange: '{time_range}' is not accepted; use one of {', '.join(_RANGES)}", field="timeRange"
+                f"timeRange: '{shown(time_range or '')}' is not accepted; use one of {', '.join(_RANGES)}.",
+                field="timeRange",
             )
         now = datetime.now(UTC).replace(tzinfo=None)
         start_date, end_date = instant(now - span), instant(now)
-    try:
-        offset = max(0, int(float(activity_offset or 0)))
-    except ValueError:
-        offset = 0  # Scenario: "If bad offset or empty, 0 will be returned"
+    offset = _wire_offset(activity_offset)
     wanted = {t for t in _split(type) or [] if t in SECTIONS} or set(SECTIONS)
     args = UsageArgs(
         team_id=team_id,
@@ -113,6 +157,7 @@ def usages(
 )
 def teams(request: Request) -> Response:
     """The teams the key can see, each with its projects, as Scenario's `TeamListResponse`."""
+    _only(request, ())
     caller = _readable(request)
     service = _service(request)
     keys = [k for k in service.ledger.api_keys() if k["revoked_at"] is None]
@@ -164,6 +209,7 @@ def usage(
 ) -> Response:
     """The bounded summary of CONTRACT §2 (same arguments and JSON as the `usage` MCP tool);
     `Accept: text/markdown` (or `response_format=markdown`) answers Markdown."""
+    _only(request, _USAGE_PARAMS)
     caller = _readable(request)
     if response_format is None and "text/markdown" in request.headers.get("accept", ""):
         response_format = "markdown"
@@ -189,6 +235,7 @@ def usage(
 @router.get("/v1/stats", tags=["usagelens"], summary="What the store holds", responses=ERRORS)
 def stats(request: Request) -> Response:
     """Counts of the store (local access or any key of the store's owner)."""
+    _only(request, ())
     caller = _readable(request)
     if caller.kind != "local":
         raise Forbidden("store statistics cover every team; they are only available without keys (local use)")
