@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import threading
-from collections.abc import Mapping
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from usagelens.errors import InvalidArgument, NotFound, Unauthorized
+from usagelens.errors import InvalidArgument, NotFound, TooManyRequests, Unauthorized
 
-__all__ = ["KEY_KINDS", "Caller", "KeyKind", "KeyStore", "NewKey"]
+__all__ = ["KEY_KINDS", "Caller", "FailureLimiter", "KeyKind", "KeyStore", "NewKey"]
 
 KeyKind = Literal["local", "analytics", "project", "ingest"]
 
@@ -99,13 +102,83 @@ def _hash(salt: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
 
 
-class KeyStore:
-    """Create, list, revoke and verify API keys kept in a ledger (secrets stored hashed)."""
+class _Missing(Unauthorized):
+    """No credentials at all: answered 401, not counted as a failed attempt."""
 
-    def __init__(self, ledger: Any) -> None:
-        self._ledger = ledger
-        self._verified: dict[str, tuple[str, Caller]] = {}  # key id -> (hash, caller), live keys
+
+#: What an unknown key id is compared against: the same work as a live key's wrong secret.
+_NO_KEY = {"secret_hash": "0" * 64, "salt": "00" * 16, "revoked_at": None}
+
+
+class FailureLimiter:
+    """Slows down repeated failed authentication from one client (CONTRACT §4).
+
+    A client (a remote address) with ``limit`` failures within the last ``window`` seconds is
+    refused (``TooManyRequests``, with the seconds until its oldest failure expires) without its
+    credentials being checked, until fewer than ``limit`` failures remain in the window. The table
+    is bounded: it keeps the ``clients`` most recently failing addresses (the oldest are forgotten).
+    Thread-safe; ``clock`` is ``time.monotonic`` unless given.
+    """
+
+    def __init__(
+        self, limit: int = 10, window: float = 60.0, clients: int = 4096, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.limit, self.window, self.clients = limit, window, clients
+        self._clock = clock or time.monotonic
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._failures.get(client)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if times is not None and not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def check(self, client: str | None) -> None:
+        """Raise ``TooManyRequests`` when ``client`` has used up its failures."""
+        if client is None:
+            return
+        with self._lock:
+            now = self._clock()
+            times = self._recent(client, now)
+            if times is None or len(times) < self.limit:
+                return
+            wait = max(1, math.ceil(times[0] + self.window - now))
+        raise TooManyRequests(
+            f"too many failed authentication attempts from this address; wait {wait} s and check the API key.",
+            retry_after=wait,
+        )
+
+    def failed(self, client: str | None) -> None:
+        """Record one failed authentication of ``client``."""
+        if client is None:
+            return
+        with self._lock:
+            now = self._clock()
+            times = self._recent(client, now)
+            if times is None:
+                times = self._failures[client] = deque(maxlen=self.limit)
+                while len(self._failures) > self.clients:
+                    self._failures.popitem(last=False)
+            self._failures.move_to_end(client)
+            times.append(now)
+
+
+class KeyStore:
+    """Create, list, revoke and verify API keys kept in a ledger (secrets stored hashed).
+
+    ``verify`` reads the key's record from the store on every call (one query of the keys table;
+    nothing is cached), so a key revoked through any ``KeyStore`` or process stops working at once,
+    and a wrong secret of a live key id costs exactly what an unknown id costs: the same query, one
+    HMAC and one constant-time comparison.
+    """
+
+    def __init__(self, ledger: Any, limiter: FailureLimiter | None = None) -> None:
+        self._ledger = ledger
+        self.limiter = limiter or FailureLimiter()
 
     def create(self, team: str, kind: str, project: str | None = None, label: str | None = None) -> NewKey:
         """A new key for ``team``; ``project`` is required for (and only for) project keys."""
@@ -135,34 +208,41 @@ class KeyStore:
         return [{k: v for k, v in r.items() if k not in ("secret_hash", "salt")} for r in self._ledger.api_keys()]
 
     def revoke(self, key: str) -> None:
-        """Revoke ``key`` at once (also for running servers sharing this store object)."""
+        """Revoke ``key`` at once (for every server reading this store)."""
         if not self._ledger.revoke_key(key, datetime.now(UTC).replace(tzinfo=None)):
             raise NotFound(f"key: '{key}' is not a live key (see usagelens keys list)")
-        with self._lock:
-            self._verified.pop(key, None)
 
     def verify(self, key: str, secret: str) -> Caller:
-        """The caller a ``key:secret`` pair stands for; ``Unauthorized`` when it matches no live key."""
-        with self._lock:
-            cached = self._verified.get(key)
-        if cached is None:
-            record = next((r for r in self._ledger.api_keys() if r["key_id"] == key and r["revoked_at"] is None), None)
-            if record is not None:
-                caller = Caller(
-                    kind=record["kind"], team_id=record["team_id"], project_id=record["project_id"], key_id=key
-                )
-                cached = (record["secret_hash"] + ":" + record["salt"], caller)
-                with self._lock:
-                    self._verified[key] = cached
-        # compare even for unknown keys, so timing does not tell which key ids exist
-        stored, salt = cached[0].split(":") if cached else ("0" * 64, "00" * 16)
-        if not hmac.compare_digest(_hash(salt, secret), stored) or cached is None:
-            raise Unauthorized("the API key or secret is wrong, or the key was revoked")
-        return cached[1]
+        """The caller a ``key:secret`` pair stands for; ``Unauthorized`` when it matches no live key.
 
-    def caller(self, headers: Mapping[str, str]) -> Caller:
+        Known and unknown key ids take the same path: one read of the keys table, one HMAC with
+        the record's salt (a fixed dummy record for an unknown id), one constant-time comparison.
+        """
+        records = {r["key_id"]: r for r in self._ledger.api_keys()}
+        record = records.get(key)
+        live = record is not None and record["revoked_at"] is None
+        used = record if live else _NO_KEY
+        matches = hmac.compare_digest(_hash(used["salt"], secret), used["secret_hash"])
+        if not (matches and live and record is not None):
+            raise Unauthorized("the API key or secret is wrong, or the key was revoked")
+        return Caller(kind=record["kind"], team_id=record["team_id"], project_id=record["project_id"], key_id=key)
+
+    def caller(self, headers: Mapping[str, str], client: str | None = None) -> Caller:
         """The caller of an HTTP request: Basic ``key:secret`` (Scenario's scheme),
-        ``Authorization: Bearer key:secret`` or ``X-API-Key: key:secret``."""
+        ``Authorization: Bearer key:secret`` or ``X-API-Key: key:secret``.
+
+        ``client`` (the remote address) is slowed down by ``limiter``: wrong credentials count as
+        failures (missing ones do not), and a client past the limit gets ``TooManyRequests``.
+        """
+        try:
+            return self._caller(headers, client)
+        except _Missing:
+            raise
+        except Unauthorized:
+            self.limiter.failed(client)
+            raise
+
+    def _caller(self, headers: Mapping[str, str], client: str | None) -> Caller:
         auth = headers.get("authorization") or ""
         scheme, _, value = auth.partition(" ")
         credential = None
@@ -176,10 +256,11 @@ class KeyStore:
         elif headers.get("x-api-key"):
             credential = headers["x-api-key"].strip()
         if not credential:
-            raise Unauthorized(
+            raise _Missing(
                 "an API key is required: HTTP Basic key:secret, 'Authorization: Bearer key:secret' "
                 "or 'X-API-Key: key:secret' (create one with usagelens keys create)"
             )
+        self.limiter.check(client)
         key, sep, secret = credential.partition(":")
         if not sep:
             raise Unauthorized("the credential must be key:secret")
