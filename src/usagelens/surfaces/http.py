@@ -9,11 +9,13 @@ Scenario's API, ``Authorization: Bearer key:secret`` or ``X-API-Key: key:secret`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -21,11 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount, Route
 
 from usagelens.auth import Caller, KeyStore
-from usagelens.errors import InvalidInput, UsageError
+from usagelens.errors import InvalidInput, TooManyRequests, UsageError
 from usagelens.ledger.base import Ledger
+from usagelens.query_parse import shown
 from usagelens.report.jsonout import dumps
-from usagelens.surfaces import http_ingest, http_read
+from usagelens.surfaces import http_docs, http_ingest, http_read
 from usagelens.surfaces.group_commit import GroupWriter
+from usagelens.surfaces.http_guard import LOGGED, Guard, is_loopback_name, max_body_bytes
 from usagelens.surfaces.mcp_http import MCP_PATH, build_mcp_endpoint
 
 __all__ = ["STATUS", "create_app", "error_response"]
@@ -41,6 +45,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
+    "too_many_requests": 429,
     "unavailable": 503,
 }
 
@@ -75,7 +80,8 @@ class Service:
         """The request's caller; ``Unauthorized`` without a valid key when keys are required."""
         if not self.require_keys:
             return Caller.local()
-        return self.keys.caller({k.lower(): v for k, v in request.headers.items()})
+        client = request.client.host if request.client else None
+        return self.keys.caller({k.lower(): v for k, v in request.headers.items()}, client)
 
 
 def _install_errors(app: FastAPI) -> None:
@@ -84,16 +90,19 @@ def _install_errors(app: FastAPI) -> None:
         extra = None
         if isinstance(e, InvalidInput) and getattr(e, "structured", None):
             extra = {"problems": e.structured}  # type: ignore[attr-defined]
-        return error_response(STATUS.get(e.code, 400), e.code, e.message, e.field, extra)
+        headers = {"Retry-After": str(e.retry_after)} if isinstance(e, TooManyRequests) else None
+        return error_response(STATUS.get(e.code, 400), e.code, e.message, e.field, extra, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, e: RequestValidationError) -> Response:
         first = e.errors()[0] if e.errors() else {}
         name = str(first.get("loc", ["", "request"])[-1])
-        got = first.get("input")
-        return error_response(
-            400, "invalid_argument", f"{name}: {first.get('msg', 'is invalid').lower()} (got {got!r})", name
-        )
+        got = shown(first.get("input"))
+        if str(first.get("type", "")).startswith("int"):
+            message = f"{name}: '{got}' is not a whole number; pass digits such as 100."
+        else:
+            message = f"{name}: '{got}' is not accepted ({first.get('msg', 'invalid').lower()}); see /docs."
+        return error_response(400, "invalid_argument", message, name)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> Response:
@@ -106,18 +115,37 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, e: Exception) -> Response:
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        # formatting a traceback takes long: off the event loop, so other requests go on
+        report = functools.partial(log.error, "internal error on %s %s", request.method, request.url.path, exc_info=e)
+        await anyio.to_thread.run_sync(report)
+        request.scope[LOGGED] = True
         return error_response(500, "internal", "internal error; the server log has the details")
 
 
+class _GuardedApp(FastAPI):
+    """FastAPI with ``Guard`` outermost, so even the 500 handler's answers carry its headers."""
+
+    guard_options: dict[str, Any]
+
+    def build_middleware_stack(self) -> Any:
+        return Guard(super().build_middleware_stack(), **self.guard_options)
+
+
 def create_app(
-    ledger: Ledger, *, keys: KeyStore | None = None, require_keys: bool | None = None, host: str = "127.0.0.1"
+    ledger: Ledger,
+    *,
+    keys: KeyStore | None = None,
+    require_keys: bool | None = None,
+    host: str = "127.0.0.1",
+    max_body: int | None = None,
 ) -> FastAPI:
     """The REST app over ``ledger``, with the MCP server at ``/mcp`` and the dashboard at ``/``.
 
     Keys are required when the store holds any live key (or when ``require_keys`` says so);
-    without, every request sees the whole store. ``host`` is the address served (the MCP SDK
-    checks Host headers against it).
+    without, every request sees the whole store, and when ``host`` (the address served) is
+    loopback only requests with a loopback ``Host`` are answered. Bodies over ``max_body`` bytes
+    (default ``max_body_bytes()``) are refused with 413; browsers of other origins with 403
+    (``surfaces/http_guard.py``).
     """
     keys = keys or KeyStore(ledger)
     if require_keys is None:
@@ -129,17 +157,25 @@ def create_app(
         async with mcp.lifespan():  # a mounted app's lifespan is the parent's job
             yield
 
-    app = FastAPI(
+    app = _GuardedApp(
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         title="usagelens",
         version="0.1.0",
         description="Usage analytics for generative-AI platforms: Scenario-compatible `GET /v1/usages`, "
         "the bounded usage summary, ingest, teams. Authenticate with HTTP Basic key:secret.",
     )
+    app.guard_options = {
+        "max_body": max_body or max_body_bytes(),
+        "loopback_hosts": not require_keys and is_loopback_name(host),
+        "error": lambda status, e: error_response(status, e.code, e.message, e.field),
+    }
     app.state.service = Service(ledger, keys, require_keys)
     _install_errors(app)
     app.include_router(http_read.router)
     app.include_router(http_ingest.router)
+    app.include_router(http_docs.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

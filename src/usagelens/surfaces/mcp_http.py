@@ -23,12 +23,13 @@ from datetime import datetime
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usagelens.auth import Caller, KeyStore
-from usagelens.errors import Forbidden, Unauthorized, UsageError
+from usagelens.errors import Forbidden, TooManyRequests, Unauthorized, UsageError
 from usagelens.ledger.base import Ledger
 from usagelens.surfaces.mcp import build_server
 
@@ -48,7 +49,10 @@ def request_caller() -> Caller:
 
 
 def _error(status: int, error: UsageError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="usagelens"'} if status == 401 else None
+    """The one error shape of the REST API (``{"error": {"code", "message"}}``)."""
+    headers = {"WWW-Authenticate": 'Basic realm="usagelens"'} if status == 401 else {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse({"error": {"code": error.code, "message": str(error)}}, status_code=status, headers=headers)
 
 
@@ -70,7 +74,8 @@ class KeyAuth:
         given = headers.get("authorization") or headers.get("x-api-key")
         if not given and not self.require_key:
             return Caller.local()
-        caller = self.keys.caller(headers)
+        client = scope.get("client")
+        caller = self.keys.caller(headers, client[0] if client else None)
         if not caller.can_read:
             raise Forbidden("this key can only write events; the MCP tools need an analytics or project key")
         return caller
@@ -86,6 +91,9 @@ class KeyAuth:
             return
         except Forbidden as e:
             await _error(403, e)(scope, receive, send)
+            return
+        except TooManyRequests as e:
+            await _error(429, e)(scope, receive, send)
             return
         token = _caller.set(caller)
         try:
@@ -152,8 +160,13 @@ def build_http_app(
     host: str = "127.0.0.1",
     path: str = MCP_PATH,
     now: Callable[[], datetime] | None = None,
+    max_body: int | None = None,
 ) -> Starlette:
-    """A standalone ASGI app serving the MCP endpoint at ``path`` (``/mcp``), lifespan included."""
+    """A standalone ASGI app serving the MCP endpoint at ``path`` (``/mcp``), lifespan included,
+    behind the same ``Guard`` as ``usagelens serve`` (security headers, the body limit, no
+    browsers of other origins; loopback ``Host`` names only without keys on loopback)."""
+    from usagelens.surfaces.http_guard import Guard, is_loopback_name, max_body_bytes
+
     endpoint = build_mcp_endpoint(ledger, keys, require_key, host=host, now=now)
 
     @asynccontextmanager
@@ -161,6 +174,12 @@ def build_http_app(
         async with endpoint.lifespan():
             yield
 
-    app = Starlette(routes=[Route(path, endpoint=endpoint, methods=_METHODS)], lifespan=lifespan)
+    guard = Middleware(
+        Guard,
+        max_body=max_body or max_body_bytes(),
+        loopback_hosts=not require_key and is_loopback_name(host),
+        error=_error,
+    )
+    app = Starlette(routes=[Route(path, endpoint=endpoint, methods=_METHODS)], lifespan=lifespan, middleware=[guard])
     app.state.mcp = endpoint
     return app
