@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO_EVENTS ?= 200000
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+
+## The fuzz and property tests with many examples (the suite runs a quick profile; ~30 minutes).
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	USAGELENS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/test_ingest_fuzz.py tests/test_input_fuzz_get.py tests/test_http_schema.py
 
 ## Run the benchmarks and write docs/benchmarks.md (several minutes).
 bench: setup
