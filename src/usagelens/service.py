@@ -41,25 +41,26 @@ class Answer:
     format: str
 
 
-def _names(ledger: Ledger, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    return {e["id"]: e for e in ledger.entities(kind, ids)} if ids else {}
+def _names(ledger: Ledger, kind: str, ids: list[str], team: str) -> dict[str, dict[str, Any]]:
+    """``team``'s names of ``ids`` (its own, else the shared default; CONTRACT §4)."""
+    return {e["id"]: e for e in ledger.entities(kind, ids, team)} if ids else {}
 
 
-def _consumption(ledger: Ledger, facts: Facts, n: int | None) -> list[dict[str, Any]]:
+def _consumption(ledger: Ledger, facts: Facts, n: int | None, team: str) -> list[dict[str, Any]]:
     users = top(facts.by_user, "user_id", n)
-    return consumption_rows(users, _names(ledger, "users", [r["user_id"] for r in users]))
+    return consumption_rows(users, _names(ledger, "users", [r["user_id"] for r in users], team))
 
 
-def _models(ledger: Ledger, facts: Facts, n: int | None) -> list[dict[str, Any]]:
+def _models(ledger: Ledger, facts: Facts, n: int | None, team: str) -> list[dict[str, Any]]:
     models = top(facts.by_model, "model_id", n)
-    return model_rows(models, _names(ledger, "models", [r["model_id"] for r in models]))
+    return model_rows(models, _names(ledger, "models", [r["model_id"] for r in models], team))
 
 
-def _lists(ledger: Ledger, facts: Facts) -> Lists:
+def _lists(ledger: Ledger, facts: Facts, team: str) -> Lists:
     return Lists(
-        _consumption(ledger, facts, CANDIDATES),
+        _consumption(ledger, facts, CANDIDATES, team),
         facts.by_user.num_rows,
-        _models(ledger, facts, CANDIDATES),
+        _models(ledger, facts, CANDIDATES, team),
         facts.by_model.num_rows,
         asset_rows(facts.by_kind),
     )
@@ -105,10 +106,10 @@ def _stubs(facts: Facts, q: UsageQuery):
 def _expand(ledger: Ledger, facts: Facts, q: UsageQuery, resp: dict[str, Any]) -> None:
     sections = resp["sections"]
     if q.wants("consumption"):
-        resp["consumption"] = _consumption(ledger, facts, None)
+        resp["consumption"] = _consumption(ledger, facts, None, q.team_id)
         sections.pop("consumption", None)
     if q.wants("modelUsages"):
-        resp["modelUsages"] = _models(ledger, facts, None)
+        resp["modelUsages"] = _models(ledger, facts, None, q.team_id)
         sections.pop("modelUsages", None)
         if "modelUsages.daily" in sections:
             sections["modelUsages.daily"]["series"] = len(resp["modelUsages"])
@@ -135,7 +136,7 @@ def _entities(ledger: Ledger, q: UsageQuery, resp: dict[str, Any]) -> None:
     """Entities of the ids left in the (capped) answer, or the stub counting them."""
     ids = ex.referenced(resp, q)
     if q.wants("entities"):
-        found = {kind: ledger.entities(kind, sorted(v)) for kind, v in ids.items()}
+        found = {kind: ledger.entities(kind, sorted(v), q.team_id) for kind, v in ids.items()}
         resp["entities"] = ex.entities(found)
     else:
         resp["sections"]["entities"] = {"ids": sum(len(v) for v in ids.values()), "include": "entities"}
@@ -195,7 +196,7 @@ _CACHE_LOCK = threading.Lock()
 
 def _answer(ledger: Ledger, q: UsageQuery) -> Answer:
     facts = gather(ledger, q)
-    lists = _lists(ledger, facts)
+    lists = _lists(ledger, facts, q.team_id)
     events = facts.totals["events"]
     stubs = _stubs(facts, q)
     text_hint = hint({"consumption": lists.consumption[:3]}, q, events, lists.models_total, lists.consumption_total)

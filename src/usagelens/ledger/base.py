@@ -106,8 +106,11 @@ class Ledger(Protocol):
         """``write_events`` of several batches in one transaction, as if written in order."""
         ...
 
-    def upsert_entities(self, kind: str, batch: pa.Table) -> int:
-        """Insert or replace entities of ``kind`` (``model.ENTITY_SCHEMAS``); returns rows."""
+    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
+        """Insert or replace ``team``'s view of entities of ``kind`` (``model.ENTITY_SCHEMAS``);
+        returns rows. ``team`` None writes the shared default every team falls back to (local
+        use, the platform, sync); a team's rows change what that team sees and nothing else,
+        and a team may only write its own ``teams``/``projects`` rows (else ``Forbidden``)."""
         ...
 
     def facts(self, query: FactQuery) -> pa.Table:
@@ -118,12 +121,15 @@ class Ledger(Protocol):
         """Raw events of one page, as dicts keyed by column name."""
         ...
 
-    def entities(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
-        """The stored entities of ``kind`` among ``ids`` (unknown ids are absent)."""
+    def entities(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
+        """``team``'s view of the entities of ``kind`` among ``ids``, sorted by id (unknown ids
+        are absent): per id, the row ``team`` wrote, else the shared default. Projects are
+        those of ``team`` only. ``team`` None: the shared default only (CONTRACT §4)."""
         ...
 
     def teams(self) -> list[dict[str, Any]]:
-        """Every team with ``id``, ``name`` and ``projects`` (``id``, ``name``), sorted by id."""
+        """Every team with ``id``, ``name`` and ``projects`` (``id``, ``name``), sorted by id;
+        each team's name and project names are that team's view."""
         ...
 
     def stats(self) -> StoreStats:

@@ -3,56 +3,43 @@
 Callers can rely on: writes are atomic (one transaction per call) and idempotent per
 ``(team_id, id)``; reads are exact (rollups are only used where their buckets tile the window,
 the rest comes from raw events); the object is safe to share between threads (one writer at a
-time, a cursor per read).
+time, a cursor per read); entities are per-team views (``duckdb_entities``). Use it as a
+context manager, or call ``close()``; a ledger left open is closed safely when it is garbage
+collected or the interpreter exits (a running background compaction is waited for first).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import re
 import threading
 import warnings
+import weakref
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from usagelens.errors import Unavailable
 from usagelens.ledger import duckdb_facts
 from usagelens.ledger import duckdb_sql as q
 from usagelens.ledger.base import ActivityQuery, FactQuery, StoreStats
+from usagelens.ledger.duckdb_entities import EntityViews
+from usagelens.ledger.duckdb_open import Resources, check_schema, connect
 from usagelens.ledger.duckdb_write import Writer
 from usagelens.ledger.plan import Piece, choose_rollup, tile
 from usagelens.ledger.stats import read_stats
-from usagelens.model import CU_TYPE, ENTITY_SCHEMAS, EVENT_SCHEMA, WriteResult
+from usagelens.model import CU_TYPE, EVENT_SCHEMA, WriteResult
 
 __all__ = ["DuckDBLedger"]
 
 _BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
 log = logging.getLogger("usagelens.ledger")
-_CACHED = ("users", "models", "projects")
 _VERSIONS = itertools.count(1)
 _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, collection_id, asset_kind, "
     "nsfw, is_api_key"
 )
-
-
-def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(path, read_only=read_only)
-    except duckdb.IOException as e:
-        m = re.search(r"held in (\S+) \(PID (\d+)\)", str(e))
-        if m:
-            raise Unavailable(
-                f"the store {path} is in use by another process (PID {m.group(2)}, "
-                f"{Path(m.group(1)).name}); stop it, or set USAGELENS_URL to talk to it"
-            ) from None
-        raise Unavailable(f"cannot open the store {path}: {e}") from None
 
 
 def _with_defaults(batch: pa.Table) -> pa.Table:
@@ -66,27 +53,33 @@ def _with_defaults(batch: pa.Table) -> pa.Table:
 
 
 class DuckDBLedger:
-    """A ledger in one DuckDB file (or ``:memory:``)."""
+    """A ledger in one DuckDB file (or ``:memory:``); a context manager that closes it."""
 
     backend = "duckdb"
 
     def __init__(self, path: str = ":memory:", *, read_only: bool = False) -> None:
         self.location = path
-        self._con = _connect(path, read_only)
+        self._con = connect(path, read_only)
         self._con.execute("SET TimeZone = 'UTC'")
         # facts() reads Arrow from cursor.execute(): the "extra copy" DuckDB warns about costs
         # less than the .sql() relation path (measured ~0.8 ms per query)
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
         self._write_lock = threading.Lock()
         self._writer = Writer(self._con)
-        self._compaction: threading.Thread | None = None
+        self._res = Resources(self._con)
+        # at exit or collection: a compaction thread still running at interpreter shutdown
+        # aborted the process (exit 134), so it is joined before the connection is closed
+        self._finalizer = weakref.finalize(self, self._res.release)
         self._compaction_lock = threading.Lock()
-        self._cache: dict[str, dict[str, dict[str, Any]]] = {}
-        self._teams: list[dict[str, Any]] | None = None
+        self._entities = EntityViews(lambda sql: self._dicts(sql, {}))
         #: Unique to this store's current content (across every store of the process): a cache
         #: keyed by it is never stale, even when another store reuses this object's id.
         self.version = next(_VERSIONS)
-        self._check_version()
+        try:
+            check_schema(self._con, path, read_only)
+        except BaseException:
+            self.close()
+            raise
         if not read_only:
             for stmt in q.schema_sql():
                 self._con.execute(stmt)
@@ -95,17 +88,11 @@ class DuckDBLedger:
                 [q.SCHEMA_VERSION],
             )
 
-    def _check_version(self) -> None:
-        tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if "meta" not in tables:
-            return
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0]
-        if row and row[0] != q.SCHEMA_VERSION:
-            self._con.close()
-            raise Unavailable(
-                f"the store {self.location} has schema version {row[0]}, this usagelens needs "
-                f"{q.SCHEMA_VERSION}; export its events and ingest them into a new store"
-            )
+    def __enter__(self) -> DuckDBLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -133,7 +120,7 @@ class DuckDBLedger:
             finally:
                 cur.close()
         if keep.any():
-            self._teams = None  # new teams or projects may have appeared
+            self._entities.invalidate()  # new teams or projects may have appeared
             self.version = next(_VERSIONS)
             if self._writer.wants_compaction():
                 self._compact_soon()
@@ -149,10 +136,12 @@ class DuckDBLedger:
         rollup rows already answer queries from ``rollups_recent``); the move into the sorted
         main tables only makes later queries cheaper. Writes wait for it (one writer)."""
         with self._compaction_lock:
-            if self._compaction is not None and self._compaction.is_alive():
+            running = self._res.compaction
+            if running is not None and running.is_alive():
                 return
-            self._compaction = threading.Thread(target=self._compact_quietly, name="usagelens-compact", daemon=True)
-            self._compaction.start()
+            thread = threading.Thread(target=self._compact_quietly, name="usagelens-compact", daemon=True)
+            self._res.compaction = thread
+            thread.start()
 
     def _compact_quietly(self) -> None:
         try:
@@ -184,26 +173,17 @@ class DuckDBLedger:
             finally:
                 cur.close()
 
-    def upsert_entities(self, kind: str, batch: pa.Table) -> int:
-        """Insert or replace entities of ``kind``; the last record of a repeated id wins."""
-        schema = ENTITY_SCHEMAS[kind]
-        batch = batch.select(schema.names).cast(schema)
+    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
+        """Write ``team``'s view of entities of ``kind`` (None: the shared default every team
+        falls back to); the last record of a repeated id wins. See ``Ledger.upsert_entities``."""
         with self._write_lock:
             cur = self._con.cursor()
             try:
-                cur.register("_ent", batch)
-                cur.execute("BEGIN")
-                cur.execute(q.entity_upsert_sql(kind, "_ent"))
-                cur.execute("COMMIT")
-                self._cache.pop(kind, None)
-                self._teams = None
+                written = self._entities.upsert(cur, kind, batch, team)
                 self.version = next(_VERSIONS)
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
             finally:
                 cur.close()
-        return batch.num_rows
+        return written
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -239,32 +219,15 @@ class DuckDBLedger:
         )
         return self._dicts(sql, params)
 
-    def entities(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
-        """Stored entities of ``kind`` among ``ids``, sorted by id.
-
-        Users, models and projects (small tables every answer names) are served from a copy
-        in memory, refreshed after each upsert of that kind.
-        """
-        cols = ", ".join(ENTITY_SCHEMAS[kind].names)
-        if kind in _CACHED:
-            cache = self._cache.get(kind)
-            if cache is None:
-                rows = self._dicts(f"SELECT {cols} FROM {kind}", {})
-                cache = self._cache[kind] = {r["id"]: r for r in rows}
-            return [cache[i] for i in sorted(set(ids)) if i in cache]
-        quoted = ", ".join(q.quote(i) for i in ids) or "NULL"
-        return self._dicts(f"SELECT {cols} FROM {kind} WHERE id IN ({quoted}) ORDER BY id", {})
+    def entities(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
+        """``team``'s view of the entities of ``kind`` among ``ids``, sorted by id; see
+        ``Ledger.entities``. Users, models and projects are served from memory."""
+        return self._entities.lookup(kind, ids, team)
 
     def teams(self) -> list[dict[str, Any]]:
-        """Every team with its projects, sorted by id (kept in memory between writes)."""
-        if self._teams is None:
-            self._teams = self._dicts(
-                "SELECT t.id, t.name, coalesce(list({'id': p.id, 'name': p.name} ORDER BY p.id) "
-                "FILTER (WHERE p.id IS NOT NULL), []) AS projects FROM teams t "
-                "LEFT JOIN projects p ON p.team_id = t.id GROUP BY t.id, t.name ORDER BY t.id",
-                {},
-            )
-        return self._teams
+        """Every team with its projects, each in that team's view, sorted by id (kept in
+        memory between writes)."""
+        return self._entities.teams()
 
     def stats(self) -> StoreStats:
         """Counts of what the store holds."""
@@ -320,7 +283,5 @@ class DuckDBLedger:
             cur.close()
 
     def close(self) -> None:
-        """Wait for a running compaction, then close the file."""
-        if self._compaction is not None:
-            self._compaction.join()
-        self._con.close()
+        """Wait for a running compaction, then close the file (a second call does nothing)."""
+        self._finalizer()

@@ -15,7 +15,8 @@ from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, FieldType
 __all__ = [
     "SCHEMA_VERSION",
     "compact_sql",
-    "entity_upsert_sql",
+    "entity_key",
+    "entity_table_sql",
     "filters_sql",
     "main_table",
     "quote",
@@ -24,7 +25,8 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = "5"
+#: 6: entity tables carry an ``owner`` (per-team views, ``ledger.duckdb_entities``).
+SCHEMA_VERSION = "6"
 _CU = "DECIMAL(18,6)"
 _SUM = "DECIMAL(38,6)"
 _SQL_TYPE = {
@@ -94,11 +96,23 @@ def schema_sql() -> list[str]:
     ]
     for r, g, team in _main_tables():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {main_table(r, g, team)} ({_ROLLUP_COLS})")
-    for kind, fields in ENTITY_FIELDS.items():
-        ecols = ", ".join(f"{f.column} {_SQL_TYPE[f.type]}" for f in fields)
-        key = "team_id, id" if kind == "projects" else "id"
-        stmts.append(f"CREATE TABLE IF NOT EXISTS {kind} ({ecols}, PRIMARY KEY ({key}))")
+    stmts += [entity_table_sql(kind) for kind in ENTITY_FIELDS]
     return stmts
+
+
+def entity_key(kind: str) -> tuple[str, ...]:
+    """The columns naming one entity of ``kind`` (besides its owner)."""
+    return ("team_id", "id") if kind == "projects" else ("id",)
+
+
+def entity_table_sql(kind: str, name: str | None = None) -> str:
+    """CREATE statement of the entity table of ``kind``: ``owner`` (``''`` = the shared
+    default, else the team whose key wrote the row) leads the primary key."""
+    ecols = ", ".join(f"{f.column} {_SQL_TYPE[f.type]}" for f in ENTITY_FIELDS[kind])
+    key = ", ".join(("owner", *entity_key(kind)))
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name or kind} (owner VARCHAR NOT NULL DEFAULT '', {ecols}, PRIMARY KEY ({key}))"
+    )
 
 
 def rollup_append_sql(table: str, with_labels: bool = True) -> str:
@@ -148,17 +162,6 @@ def compact_sql() -> list[str]:
             "ORDER BY team_id, b"
         )
     return [*stmts, "DELETE FROM rollups_recent"]
-
-
-def entity_upsert_sql(kind: str, table: str) -> str:
-    """Insert or replace entities; the last record of an id in the batch wins."""
-    cols = ", ".join(f.column for f in ENTITY_FIELDS[kind])
-    key = "team_id, id" if kind == "projects" else "id"
-    return (
-        f"INSERT OR REPLACE INTO {kind} ({cols}) SELECT {cols} FROM "
-        f"(SELECT *, row_number() OVER () AS _rn FROM {table}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _rn DESC) = 1"
-    )
 
 
 def filters_sql(

@@ -152,12 +152,13 @@ def _activity(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _entities(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
+def _entities(ledger: Ledger, body: dict[str, Any], team: str) -> dict[str, Any]:
+    """``team``'s names of the ids in ``body`` (CONTRACT §4: never another team's)."""
     users = {c["userId"] for c in body.get("consumption", [])} | {a["userId"] for a in body.get("activity", [])}
     models = {m["modelId"] for m in body.get("modelUsages", [])}
     models |= {a["data"]["modelId"] for a in body.get("activity", []) if a["data"]["modelId"]}
     jobs = {a["data"]["jobId"] for a in body.get("activity", []) if a["data"]["jobId"]}
-    found_users = {u["id"]: u for u in ledger.entities("users", sorted(users))}
+    found_users = {u["id"]: u for u in ledger.entities("users", sorted(users), team)}
     out_users = [
         {
             "id": u,
@@ -169,12 +170,12 @@ def _entities(ledger: Ledger, body: dict[str, Any]) -> dict[str, Any]:
     ]
     out_models = [
         {"id": m["id"], "name": m["name"] or m["id"], "shortDescription": m["short_description"]}
-        for m in ledger.entities("models", sorted(models))
+        for m in ledger.entities("models", sorted(models), team)
     ]
     # Scenario's types require known job types and statuses: others are left out, not renamed
     out_jobs = [
         {"id": j["id"], "jobType": j["job_type"], "status": j["status"], "metadata": {}}
-        for j in ledger.entities("jobs", sorted(jobs))
+        for j in ledger.entities("jobs", sorted(jobs), team)
         if j["job_type"] in _JOB_TYPES and j["status"] in _JOB_STATUS
     ]
     return {"users": out_users, "models": out_models, "jobs": out_jobs, "collections": [], "assets": []}
@@ -218,5 +219,5 @@ def usage_list(ledger: Ledger, q: UsageQuery, sections: set[str], drop_zero: boo
         body["nsfwUsages"] = _counts(daily("label"), "label", "label", buckets, drop_zero, "events")
     if "quality-gate-usages" in sections:
         body["qualityGateUsages"] = []
-    body["entities"] = _entities(ledger, body)
+    body["entities"] = _entities(ledger, body, q.team_id)
     return body

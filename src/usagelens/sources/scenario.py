@@ -9,8 +9,8 @@
   of at most 120 days and added up exactly (see ``scenario_facts`` and ``scenario_plan``);
 - ``activity(q)`` → the ``activity`` section, one page per 100 entries, following
   ``activityOffset`` only for the page asked for;
-- ``entities(kind, ids)`` → the ``entities`` Scenario sent with those responses (projects and
-  teams from ``teams.list()``).
+- ``entities(kind, ids, team)`` → the ``entities`` Scenario sent with that team's responses
+  (projects and teams from ``teams.list()``): one team's names never answer for another.
 
 Writes are refused: copy an account into a local store with ``usagelens sync scenario``.
 """
@@ -75,7 +75,8 @@ class ScenarioLedger:
         self.client = client
         self.location = client.url
         self._lock = threading.Lock()
-        self._entities: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in ("users", "models", "jobs", "assets")}
+        #: team id -> kind -> id -> row, as Scenario sent them with that team's responses
+        self._entities: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._fetcher = SectionFetcher(client, self.remember, ttl=ttl)
         self._pager = ActivityPager(client, self._fetcher, self.remember)
         self._teams: list[dict[str, Any]] | None = None
@@ -165,26 +166,28 @@ class ScenarioLedger:
             out[bucket] = out.get(bucket, 0) + r["events"]
         return out
 
-    def entities(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
-        """Entities Scenario sent so far (projects and teams from ``teams()``), sorted by id."""
+    def entities(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
+        """Entities Scenario sent so far with ``team``'s responses (projects and teams from
+        ``teams()``, of ``team`` only), sorted by id; ``team`` None: no users, models, jobs or
+        assets (Scenario has no shared default), and every team's projects."""
         wanted = set(ids)
         if kind in ("projects", "teams"):
-            teams = self.teams()
+            teams = [t for t in self.teams() if team is None or t["id"] == team]
             if kind == "teams":
                 found = [{"id": t["id"], "name": t["name"]} for t in teams]
             else:
                 found = [{"id": p["id"], "team_id": t["id"], "name": p["name"]} for t in teams for p in t["projects"]]
-            return sorted((e for e in found if e["id"] in wanted), key=lambda e: e["id"])
+            return sorted((e for e in found if e["id"] in wanted), key=lambda e: (e["id"], e.get("team_id", "")))
         with self._lock:
-            store = self._entities.get(kind, {})
+            store = self._entities.get(team or "", {}).get(kind, {})
             return [dict(store[i]) for i in sorted(wanted) if i in store]
 
-    def remember(self, body: dict[str, Any]) -> None:
-        """Keep the ``entities`` of a response (names for later answers)."""
+    def remember(self, body: dict[str, Any], team_id: str) -> None:
+        """Keep the ``entities`` of a response about ``team_id`` (its names for later answers)."""
         rows = entity_rows(body.get("entities"))
         with self._lock:
             for kind, items in rows.items():
-                store = self._entities[kind]
+                store = self._entities.setdefault(team_id, {}).setdefault(kind, {})
                 for e in items:
                     store.pop(e["id"], None)
                     store[e["id"]] = e
@@ -197,7 +200,7 @@ class ScenarioLedger:
         """Refused: the account is read-only here."""
         raise Forbidden(_READ_ONLY)
 
-    def upsert_entities(self, kind: str, batch: pa.Table) -> int:
+    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
         """Refused: the account is read-only here."""
         raise Forbidden(_READ_ONLY)
 

@@ -42,7 +42,7 @@ class SectionFetcher:
     def __init__(
         self,
         client: ScenarioClient,
-        on_body: Callable[[dict[str, Any]], None],
+        on_body: Callable[[dict[str, Any], str], None],
         *,
         ttl: float = 30.0,
         workers: int = 4,
@@ -94,7 +94,7 @@ class SectionFetcher:
                 project_ids=scope.project_ids,
                 user_ids=scope.user_ids,
             )
-            self._on_body(body)
+            self._on_body(body, scope.team_id)
         except BaseException as e:
             self._fail(scope, chunk, mine, e)
             raise

@@ -40,7 +40,7 @@ class ActivityPager:
     """Pages of activity for ``ScenarioLedger.activity`` and for sync."""
 
     def __init__(
-        self, client: ScenarioClient, fetcher: SectionFetcher, remember: Callable[[dict[str, Any]], None]
+        self, client: ScenarioClient, fetcher: SectionFetcher, remember: Callable[[dict[str, Any], str], None]
     ) -> None:
         self._client = client
         self._fetcher = fetcher
@@ -95,7 +95,7 @@ class ActivityPager:
         if not isinstance(entries, list):
             raise self._client.malformed("GET /v1/usages", "'activity' is missing or not a list")
         try:
-            self._remember(body)
+            self._remember(body, scope.team_id)
         except ValueError as e:
             raise self._client.malformed("GET /v1/usages", str(e)) from None
         return entries, body.get("entities")
