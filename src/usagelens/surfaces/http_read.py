@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from usagelens.errors import Forbidden, InvalidArgument
+from usagelens.errors import Forbidden, InvalidArgument, NotFound
 from usagelens.query import UsageArgs, resolve
 from usagelens.query_parse import MAX_OFFSET, shown
 from usagelens.report.jsonout import dumps, instant
@@ -61,6 +62,23 @@ def _wire_offset(raw: str | None) -> int:
             field="activityOffset",
         )
     return int(number)
+
+
+#: The ``usage`` argument names as Scenario's wire spells them.
+_WIRE = {
+    "start_date": "startDate",
+    "end_date": "endDate",
+    "team_id": "teamId",
+    "project_ids": "projectIds",
+    "user_ids": "userIds",
+}
+_WIRE_NAMES = re.compile(r"\b(" + "|".join(_WIRE) + r")\b")
+
+
+def _on_the_wire(e: InvalidArgument | NotFound) -> InvalidArgument | NotFound:
+    """``e`` naming the parameters as ``/v1/usages`` takes them (``startDate``, not ``start_date``)."""
+    field = _WIRE.get(e.field or "", e.field)
+    return type(e)(_WIRE_NAMES.sub(lambda m: _WIRE[m.group(1)], e.message), field=field)
 
 
 def _service(request: Request) -> Any:
@@ -147,7 +165,10 @@ def usages(
         activity_offset=offset or None,
     )
     service = _service(request)
-    q = resolve(args, caller, service.ledger.teams())
+    try:
+        q = resolve(args, caller, service.ledger.teams())
+    except (InvalidArgument, NotFound) as e:
+        raise _on_the_wire(e) from None
     drop = drop_zero_points is not None and drop_zero_points.lower() not in _FALSY
     return _json(usage_list(service.ledger, q, wanted, drop))
 
