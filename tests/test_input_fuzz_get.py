@@ -268,3 +268,9 @@ def test_no_mcp_usage_call_fails_or_answers_other_than_one_sentence(ledger, args
         assert_one_sentence(text(r))
     else:
         assert r.structured_content is not None
+
+
+def test_a_wrongly_typed_mcp_argument_holding_a_newline_is_still_one_line(ledger):
+    # found by the long fuzz run: the value was quoted raw, so the sentence broke over two lines
+    r = anyio.run(call, build_server(ledger, _local, now=lambda: NOW), "usage", {"project_ids": "\n"})
+    assert r.is_error and text(r) == "project_ids: '\\n' is not a list; pass a list such as ['proj_xyz']."

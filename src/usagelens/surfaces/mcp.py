@@ -29,6 +29,7 @@ from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument, UsageError
 from usagelens.ledger.base import Ledger
 from usagelens.query import INCLUDES, PAGE, UsageArgs
+from usagelens.query_parse import shown
 from usagelens.report.jsonout import dumps
 from usagelens.surfaces.mcp_schema import (
     ActivityOffset,
@@ -102,7 +103,7 @@ _EXAMPLES = {
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        text = f"'{value}'"
+        text = f"'{shown(value, limit=10_000)}'"  # one line: control characters escaped
     else:
         try:
             text = json.dumps(value, ensure_ascii=False)
