@@ -73,7 +73,7 @@ def _check(kind: str, body: bytes, key: str) -> Any:
         "requestBody": {
             "content": {
                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "array", "items": {"type": "object"}}},
             },
             "required": True,
         }
