@@ -123,8 +123,9 @@ class Ledger(Protocol):
 
     def entities(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
         """``team``'s view of the entities of ``kind`` among ``ids``, sorted by id (unknown ids
-        are absent): per id, the row ``team`` wrote, else the shared default. Projects are
-        those of ``team`` only. ``team`` None: the shared default only (CONTRACT §4)."""
+        are absent): per id, the row ``team`` wrote, else the shared default. Teams and
+        projects are ``team``'s own only. ``team`` None: every team's teams and projects (each
+        in its own view) and of other kinds the shared default only (CONTRACT §4)."""
         ...
 
     def teams(self) -> list[dict[str, Any]]:

@@ -132,8 +132,9 @@ class EntityViews:
             self._teams = None
 
     def lookup(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
-        """``team``'s view of the ids of ``kind`` that have a row, sorted by id (projects: of
-        ``team`` only; with ``team`` None, the shared default of every team, by id then team)."""
+        """``team``'s view of the ids of ``kind`` that have a row, sorted by id. Teams and
+        projects are ``team``'s own only; with ``team`` None, every team's (in its own view;
+        projects by id, then team), and of other kinds the shared default only."""
         wanted = sorted(set(ids))
         if not wanted:
             return []
@@ -143,8 +144,9 @@ class EntityViews:
             return self._rows(f"{view_sql(kind, team, where)} ORDER BY id")
         cache = self._cached(kind)
         if kind == "projects" and team is None:
-            found = [r for (owner, _, i), r in cache.items() if owner == SHARED and i in set(wanted)]
-            return sorted(found, key=lambda r: (r["id"], r["team_id"]))
+            pairs = sorted({(i, t) for (_, t, i) in cache if i in set(wanted)})
+            found = (cache.get((t, t, i)) or cache.get((SHARED, t, i)) for i, t in pairs)
+            return [r for r in found if r is not None]
         scope = (team,) if kind == "projects" else ()
         out = []
         for i in wanted:

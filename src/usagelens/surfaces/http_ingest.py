@@ -113,7 +113,9 @@ async def ingest_events(request: Request) -> Response:
 )
 async def upsert_entities(request: Request, kind: str) -> Response:
     """Insert or replace entities of `kind` (teams, projects, users, models, jobs, assets): a JSON
-    array of records with the fields of CONTRACT §1; the latest record of an id wins."""
+    array of records with the fields of CONTRACT §1; the latest record of an id wins. A team's
+    key writes its team's view of the ids (what that team alone sees); without a key, the shared
+    default every team falls back to (CONTRACT §4)."""
     service = request.app.state.service
     caller = service.caller(request)
     if not caller.can_write:
@@ -126,5 +128,6 @@ async def upsert_entities(request: Request, kind: str) -> Response:
         column = "id" if kind == "teams" else "team_id"
         if set(valid[column].to_pylist()) - {caller.team_id}:
             raise Forbidden(f"this key writes {kind} of team {caller.team_id} only")
-    written = await run_in_threadpool(service.ledger.upsert_entities, kind, valid)
+    owner = None if caller.kind == "local" else caller.team_id
+    written = await run_in_threadpool(service.ledger.upsert_entities, kind, valid, owner)
     return Response(dumps({"written": written}), media_type="application/json")
