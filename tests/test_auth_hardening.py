@@ -24,13 +24,13 @@ WRONG = "the API key or secret is wrong, or the key was revoked"
 
 
 class CountingLedger(DuckDBLedger):
-    """A real DuckDB store that counts reads of its key table."""
+    """A real DuckDB store that counts how often it is asked whether its keys changed."""
 
     key_reads = 0
 
-    def api_keys(self) -> list[dict[str, Any]]:
+    def keys_token(self) -> str:
         self.key_reads += 1
-        return super().api_keys()
+        return super().keys_token()
 
 
 @pytest.fixture

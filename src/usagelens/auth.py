@@ -170,15 +170,27 @@ class FailureLimiter:
 class KeyStore:
     """Create, list, revoke and verify API keys kept in a ledger (secrets stored hashed).
 
-    ``verify`` reads the key's record from the store on every call (one query of the keys table;
-    nothing is cached), so a key revoked through any ``KeyStore`` or process stops working at once,
-    and a wrong secret of a live key id costs exactly what an unknown id costs: the same query, one
-    HMAC and one constant-time comparison.
+    ``verify`` asks the store for its ``keys_token`` on every call (one small query, the same for
+    every key id) and reloads its copy of the keys table when the token changed, so a key revoked
+    through any ``KeyStore`` or process stops working at the next request; then one dictionary
+    lookup, one HMAC and one constant-time comparison, so a wrong secret of a live key id costs
+    what an unknown id costs (the store is never asked about a particular id).
     """
 
     def __init__(self, ledger: Any, limiter: FailureLimiter | None = None) -> None:
         self._ledger = ledger
         self.limiter = limiter or FailureLimiter()
+        self._token: str | None = None
+        self._records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _record(self, key: str) -> dict[str, Any] | None:
+        token = self._ledger.keys_token()
+        with self._lock:
+            if token != self._token:
+                self._records = {r["key_id"]: r for r in self._ledger.api_keys()}
+                self._token = token
+            return self._records.get(key)
 
     def create(self, team: str, kind: str, project: str | None = None, label: str | None = None) -> NewKey:
         """A new key for ``team``; ``project`` is required for (and only for) project keys."""
@@ -215,11 +227,11 @@ class KeyStore:
     def verify(self, key: str, secret: str) -> Caller:
         """The caller a ``key:secret`` pair stands for; ``Unauthorized`` when it matches no live key.
 
-        Known and unknown key ids take the same path: one read of the keys table, one HMAC with
-        the record's salt (a fixed dummy record for an unknown id), one constant-time comparison.
+        Known and unknown key ids take the same path: one read of the store's keys token, one
+        lookup in memory, one HMAC with the record's salt (a fixed dummy record for an unknown
+        id), one constant-time comparison.
         """
-        records = {r["key_id"]: r for r in self._ledger.api_keys()}
-        record = records.get(key)
+        record = self._record(key)
         live = record is not None and record["revoked_at"] is None
         used = record if live else _NO_KEY
         matches = hmac.compare_digest(_hash(used["salt"], secret), used["secret_hash"])

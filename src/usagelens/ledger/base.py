@@ -153,6 +153,11 @@ class Ledger(Protocol):
         """Every API key record, revoked ones included, sorted by creation."""
         ...
 
+    def keys_token(self) -> str:
+        """A value that changes (in the store, for every process) whenever a key is created or
+        revoked: callers may cache ``api_keys()`` for as long as it stays the same."""
+        ...
+
     def revoke_key(self, key_id: str, when: datetime) -> bool:
         """Mark a key revoked; False when no live key has that id."""
         ...

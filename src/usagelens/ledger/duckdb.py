@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import warnings
 import weakref
@@ -250,28 +251,43 @@ class DuckDBLedger:
             ).close()
 
     def put_key(self, record: dict[str, Any]) -> None:
-        """Store an API key record."""
+        """Store an API key record (and a new ``keys_token``, in the same transaction)."""
         cols = ", ".join(record)
-        with self._write_lock:
-            self._con.cursor().execute(
-                f"INSERT INTO api_keys ({cols}) VALUES ({', '.join('?' * len(record))})", list(record.values())
-            ).close()
+        marks = ", ".join("?" * len(record))
+        self._key_change(f"INSERT INTO api_keys ({cols}) VALUES ({marks})", list(record.values()))
 
     def api_keys(self) -> list[dict[str, Any]]:
         """Every API key record, oldest first."""
         return self._dicts("SELECT * FROM api_keys ORDER BY created_at, key_id", {})
 
+    def keys_token(self) -> str:
+        """A value that changes whenever a key is created or revoked (kept in ``meta``)."""
+        rows = self._dicts("SELECT value FROM meta WHERE key = 'keys_token'", {})
+        return rows[0]["value"] if rows else ""
+
     def revoke_key(self, key_id: str, when: datetime) -> bool:
-        """Mark a live key revoked."""
+        """Mark a live key revoked (and store a new ``keys_token``, in the same transaction)."""
+        sql = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+        return self._key_change(sql, [when, key_id]) > 0
+
+    def _key_change(self, sql: str, params: list[Any]) -> int:
+        """Run one change of the keys table with a fresh ``keys_token``, atomically; rows changed."""
         with self._write_lock:
             cur = self._con.cursor()
             try:
-                (n,) = cur.execute(
-                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", [when, key_id]
-                ).fetchall()[0]
+                cur.execute("BEGIN")
+                (n,) = cur.execute(sql, params).fetchall()[0]
+                cur.execute(
+                    "INSERT INTO meta VALUES ('keys_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [secrets.token_hex(16)],
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.close()
-        return n > 0
+        return int(n)
 
     def _dicts(self, sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
         cur = self._con.cursor()

@@ -216,6 +216,10 @@ class ScenarioLedger:
         """No usagelens keys: Scenario manages the account's keys."""
         return []
 
+    def keys_token(self) -> str:
+        """No usagelens keys: nothing ever changes."""
+        return ""
+
     def revoke_key(self, key_id: str, when: datetime) -> bool:
         """Refused: keys of a live account are managed in Scenario."""
         raise Forbidden(_READ_ONLY)
