@@ -26,10 +26,12 @@ run: setup
 ## Set up and run the whole suite (lint included).
 test: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 ## The fuzz and property tests with many examples (the suite runs a quick profile; ~30 minutes).
 FUZZ_EXAMPLES ?= 2000

@@ -51,7 +51,11 @@ def _serve(db: str, port: int) -> subprocess.Popen:
 def _load(url: str, workers: list[dict]) -> list[dict]:
     spec = {"url": url, "auth": None, "seconds": SECONDS, "workers": workers}
     out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec), capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "bench.loadgen"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         check=True,
     )
     return json.loads(out.stdout)["groups"]

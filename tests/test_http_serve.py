@@ -16,14 +16,25 @@ from http_server import free_port
 from test_cli_store import CLI, run
 from usagelens.ledger.duckdb import DuckDBLedger
 
-EVENT = {"time": "2026-04-10T10:00:00Z", "teamId": "team_a", "projectId": "p1", "userId": "u1",
-         "action": "upscale", "creativeUnitsCost": "1.25"}
+EVENT = {
+    "time": "2026-04-10T10:00:00Z",
+    "teamId": "team_a",
+    "projectId": "p1",
+    "userId": "u1",
+    "action": "upscale",
+    "creativeUnitsCost": "1.25",
+}
 
 
 def _start(db: str, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--db", db, "--port", str(port), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--db", db, "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -77,8 +88,12 @@ def test_the_cli_talks_to_a_running_server(store_path, tmp_path):
 
 
 def test_a_public_address_needs_keys_or_insecure(store_path):
-    res = subprocess.run([*CLI, "serve", "--db", store_path, "--host", "0.0.0.0", "--port", str(free_port())],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [*CLI, "serve", "--db", store_path, "--host", "0.0.0.0", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert res.stderr.strip().startswith("error: --host: refusing to serve 0.0.0.0 without API keys")
 
@@ -111,8 +126,11 @@ def test_mcp_is_served_at_slash_mcp_with_the_same_keys(store_path, tmp_path):
     proc, url = _start(store_path, "--demo-key", str(keyfile))
     saved = json.loads(keyfile.read_text())
     try:
-        refused = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                             headers={"accept": "application/json, text/event-stream"})
+        refused = httpx.post(
+            url + "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"accept": "application/json, text/event-stream"},
+        )
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
 
         async def call() -> dict:

@@ -26,8 +26,9 @@ def anyio_backend() -> str:
 @pytest.mark.anyio
 async def test_the_stdio_server_answers_from_a_live_account(demo_ledger):
     with account(demo_ledger, TEAM) as acc:
-        env = dict(os.environ, SCENARIO_SDK_API_KEY=acc.key, SCENARIO_SDK_API_SECRET=acc.secret,
-                   SCENARIO_BASE_URL=acc.url)
+        env = dict(
+            os.environ, SCENARIO_SDK_API_KEY=acc.key, SCENARIO_SDK_API_SECRET=acc.secret, SCENARIO_BASE_URL=acc.url
+        )
         params = StdioServerParameters(command=CLI[0], args=[*CLI[1:], "mcp", "--source", "scenario"], env=env)
         async with Client(params) as c:
             result = await c.call_tool("usage", {"start_date": "2026-04-01", "end_date": "2026-04-30"})
