@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import schemathesis
 
 from usagelens.demo import DemoSpec, demo_events
 from usagelens.ledger.duckdb import DuckDBLedger
@@ -81,3 +82,13 @@ def demo_ledger(small_demo_events: pa.Table) -> Iterator[DuckDBLedger]:
 def demo_rows(small_demo_events: pa.Table) -> list[dict[str, Any]]:
     """``SMALL_DEMO`` events as plain dicts, for independent computations."""
     return small_demo_events.to_pylist()
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx: object, value: object) -> bytes:
+    """NDJSON bodies for schemathesis: one line per element (the documented schema is an array of
+    records); any other value as one line."""
+    import json
+
+    items = value if isinstance(value, list) else [value]
+    return "".join(json.dumps(v, default=str) + "\n" for v in items).encode()

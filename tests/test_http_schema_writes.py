@@ -3,7 +3,6 @@ body makes the server fail, and what the server acknowledges is exactly what the
 
 from __future__ import annotations
 
-import json
 import os
 
 import schemathesis
@@ -13,14 +12,6 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from usagelens.auth import KeyStore
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.surfaces.http import create_app
-
-
-@schemathesis.serializer("application/x-ndjson")
-def _ndjson(ctx: object, value: object) -> bytes:
-    """One line per element (the documented schema is an array of records); anything else as is."""
-    items = value if isinstance(value, list) else [value]
-    return "".join(json.dumps(v, default=str) + "\n" for v in items).encode()
-
 
 LEDGER = DuckDBLedger(":memory:")
 CREDENTIAL = KeyStore(LEDGER).create("team_a", "ingest").credential()
