@@ -175,3 +175,27 @@ def test_file_ingest_of_arbitrary_bytes_is_whole_or_a_clear_error(tmp_path_facto
         assert led.stats().events == report.written == report.read - report.duplicates
     finally:
         led.close()
+
+
+def test_the_fast_json_path_survives_every_braced_line_shape_in_a_child_process():
+    """A crash of Arrow's reader would kill the test process, so the property runs in a child
+    (``fuzz_arrow_reader.py``): a segfault shows as its exit status, not as a lost suite."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__).parent / "fuzz_arrow_reader.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-3000:]

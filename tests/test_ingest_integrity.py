@@ -265,9 +265,20 @@ def test_a_utf8_bom_before_an_ndjson_body_is_ignored(served):
 def test_the_validator_numbers_rows_from_its_own_line_split():
     from usagelens.ingest.records import RecordValidator
 
+    braced_three = line(ev("v6", "t")) + " null " + line(ev("v6b", "t"))  # three values, braced
     rows = [line(ev("v0", "t")), "", line(ev("v2", "t"), ev("v2b", "t")), "   ", line(ev("v4", "t")), "null"]
+    rows += ["", "\t", braced_three, line(ev("v9", "t"))]
     checked = RecordValidator().check(("\n".join(rows) + "\n").encode())
-    assert checked.lines.to_pylist() == [0, 4]
-    assert checked.valid["id"].to_pylist() == ["v0", "v4"]
-    assert [(p.at, p.field) for p in checked.problems] == [(2, "record"), (5, "record")]
-    assert checked.valid["time"].to_pylist() == [datetime(2026, 4, 10, 10)] * 2
+    assert checked.lines.to_pylist() == [0, 4, 9]
+    assert checked.valid["id"].to_pylist() == ["v0", "v4", "v9"]
+    assert [(p.at, p.field) for p in checked.problems] == [(2, "record"), (5, "record"), (8, "record")]
+    assert checked.valid["time"].to_pylist() == [datetime(2026, 4, 10, 10)] * 3
+
+
+def test_only_braced_lines_reach_the_fast_reader_and_only_whole_counts_are_trusted():
+    from usagelens.ingest.lines import split_lines
+
+    assert split_lines(b'{"a": 1}\n\n  {"b": 2}\t\r\n', 0).braced()
+    assert split_lines(b'{"a": 1} {"b": 2}\n', 0).braced()  # braced, but two rows for one line: refused by count
+    for shape in (b"null\n", b'{"a": 1} null\n', b"[{}]\n", b'\xef{"a": 1}\n', b'x{"a": 1}\n'):
+        assert not split_lines(shape, 0).braced(), shape

@@ -40,6 +40,19 @@ class Lines:
     table: pa.Table
     problems: list[Problem]
 
+    def braced(self) -> bool:
+        """Whether every line starts with ``{`` and ends with ``}`` (JSON whitespace aside).
+
+        With valid JSON, such lines each hold one or more whole top-level values, the first an
+        object: a newline can only sit between top-level values (``}`` then ``{`` has no other
+        reading, and a JSON string cannot hold a raw newline). So a parser that reads exactly
+        as many rows as there are lines read exactly one object per line, in order; and it never
+        sees a line that starts with anything but an object (a bare ``null`` first crashes
+        pyarrow 26's JSON reader)."""
+        text = pc.utf8_trim(self.table["line"], _JSON_SPACE)
+        ok = pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))
+        return bool(pc.all(ok).as_py()) and not self.problems
+
 
 def strip_bom(data: bytes) -> bytes:
     """``data`` without a leading UTF-8 byte-order mark."""
@@ -70,7 +83,9 @@ def split_lines(data: bytes, first: int, unit: str = "line") -> Lines:
         numbers = numbers.filter(pa.array(keep))
         text = text.filter(pa.array(keep))
     blank = pc.equal(pc.utf8_trim(text, _JSON_SPACE), "")
-    table = pa.table({"_line": numbers, "line": text}).filter(pc.invert(blank))
+    table = pa.table({"_line": numbers, "line": text})
+    if pc.any(blank).as_py():  # rare; filtering copies every line
+        table = table.filter(pc.invert(blank))
     return Lines(table, problems)
 
 

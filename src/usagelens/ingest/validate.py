@@ -146,14 +146,15 @@ class Validator:
 
         Lines are split and numbered by us (``ingest.lines``). Arrow's JSON reader, which
         crashes on some shapes and may read a line as two rows or none, only ever sees a chunk
-        whose every line was first checked to be exactly one JSON object; it then refuses any
-        type mismatch or unknown field, and a chunk it refuses, or in which it finds an invalid
-        value, is checked again line by line for exact, per-line messages.
+        whose every line is braced (``Lines.braced``), and its rows are used only when there
+        are exactly as many as lines (then row *i* is line *i*). It refuses any type mismatch or
+        unknown field; a chunk it refuses, or in which it finds an invalid value, is checked
+        again line by line (each line exactly one object) for exact, per-line messages.
         """
         assert chunk.jsonl is not None
         split = split_lines(chunk.jsonl, chunk.first_line, self.unit)
         lines = split.table
-        if self._fast_sql and not split.problems and lines.num_rows and self._one_object_each(lines):
+        if self._fast_sql and lines.num_rows and split.braced():
             typed = self._arrow_parse(chunk.jsonl)
             if typed is not None and typed.num_rows == lines.num_rows:
                 checked = self._run(self._fast_sql, typed.add_column(0, "_line", lines["_line"]), room)
@@ -164,15 +165,6 @@ class Validator:
             return checked
         problems = sorted([*split.problems, *checked.problems], key=lambda p: p.at)[:room]
         return Checked(checked.valid, checked.invalid + len(split.problems), problems, checked.lines)
-
-    def _one_object_each(self, lines: pa.Table) -> bool:
-        """Whether every line holds exactly one JSON object (one cheap parse per line)."""
-        self._con.register("_lines", lines)
-        try:
-            sql = "SELECT bool_and(coalesce(try(json_type(line)) = 'OBJECT', false)) FROM _lines"
-            return bool(self._con.execute(sql).fetchall()[0][0])
-        finally:
-            self._con.unregister("_lines")
 
     def _arrow_parse(self, data: bytes) -> pa.Table | None:
         try:
