@@ -102,8 +102,9 @@ class RemoteLedger:
             duplicates += got["duplicates"]
         return WriteResult(written, duplicates)
 
-    def upsert_entities(self, kind: str, batch: pa.Table) -> int:
-        """Upsert entities of ``kind`` through ``PUT /v1/entities/{kind}``."""
+    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
+        """Upsert entities of ``kind`` through ``PUT /v1/entities/{kind}``. Whose view they are is
+        the server's decision, from the key (``team`` is not sent: a client cannot choose it)."""
         names = {f.column: f.name for f in ENTITY_FIELDS[kind]}
         rows = [{names[k]: v for k, v in r.items() if v is not None} for r in batch.to_pylist()]
         return sum(
