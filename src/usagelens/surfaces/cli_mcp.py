@@ -10,7 +10,6 @@ server answers without keys, so it binds to loopback only unless ``--insecure``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
@@ -23,20 +22,11 @@ from usagelens.errors import InvalidArgument, Unauthorized, Unavailable
 from usagelens.ledger import DEFAULT_DB, Ledger, open_ledger
 from usagelens.surfaces.cli_store import DbOption
 from usagelens.surfaces.cli_sync import ScenarioKey, ScenarioSecret, ScenarioUrl
+from usagelens.surfaces.http_guard import is_loopback_name
 
-__all__ = ["is_loopback", "mcp", "register"]
+__all__ = ["mcp", "register"]
 
 log = logging.getLogger("usagelens.mcp")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _open(db: str | None) -> Ledger:
@@ -72,7 +62,7 @@ def _serve_http(ledger: Ledger, host: str, port: int, insecure: bool) -> None:
 
     keys = KeyStore(ledger)
     require_key = any(k["revoked_at"] is None for k in keys.list())
-    if not require_key and not is_loopback(host) and not insecure:
+    if not require_key and not is_loopback_name(host) and not insecure:
         raise InvalidArgument(
             f"--host: the store has no API key, so the server would answer anyone; serve on 127.0.0.1, "
             f"create a key (usagelens keys create --team TEAM), or pass --insecure to bind {host} anyway"

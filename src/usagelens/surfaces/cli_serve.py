@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
@@ -15,19 +14,11 @@ from usagelens.auth import KeyStore
 from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger
 from usagelens.surfaces.cli_store import DbOption
+from usagelens.surfaces.http_guard import is_loopback_name
 
 __all__ = ["register", "serve"]
 
 err = Console(stderr=True)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _demo_key(keys: KeyStore, path: Path, team: str | None) -> dict | None:
@@ -90,7 +81,7 @@ def serve(
         teams = ledger.teams()
         key = _demo_key(keys, Path(demo_key), teams[0]["id"] if teams else None)
     has_keys = any(k["revoked_at"] is None for k in keys.list())
-    if not has_keys and not _loopback(host) and not insecure:
+    if not has_keys and not is_loopback_name(host) and not insecure:
         ledger.close()
         raise InvalidArgument(
             f"--host: refusing to serve {host} without API keys (anyone could read the store); create one "

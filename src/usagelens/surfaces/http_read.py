@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -96,19 +97,8 @@ def _only(request: Request, names: tuple[str, ...]) -> None:
             )
 
 
-_USAGE_PARAMS = (
-    "team_id",
-    "project_id",
-    "scope",
-    "project_ids",
-    "user_ids",
-    "start_date",
-    "end_date",
-    "timezone",
-    "include",
-    "activity_offset",
-    "response_format",
-)
+#: The query parameters of ``/v1/usage``: the ``usage`` arguments, as ``query.UsageArgs`` declares them.
+_USAGE_PARAMS = tuple(f.name for f in dataclasses.fields(UsageArgs))
 
 
 def _readable(request: Request) -> Any:
