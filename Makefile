@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-## The fuzz and property tests with many examples (the suite runs a quick profile; ~30 minutes).
+## The fuzz and property tests with many examples (the suite runs a quick profile; ~45 minutes at 2000).
 FUZZ_EXAMPLES ?= 2000
 fuzz: setup
 	USAGELENS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/test_ingest_fuzz.py tests/test_input_fuzz_get.py tests/test_http_schema.py tests/test_http_schema_writes.py tests/fuzz_arrow_reader.py
