@@ -48,15 +48,19 @@ def anyio_backend() -> str:
             {**T, "include": ["activity"], "activity_offset": -5},
             "activity_offset: -5 must be a whole number ≥ 0 (pages hold 100 events: 0, 100, 200, …).",
         ),
-        ({}, f"team_id is required because you can see 4 teams: {TEAMS}; pass one of them."),
+        ({}, f"context_missing: team_id is required because you can see 4 teams: {TEAMS}; pass one of them."),
         ({"team_id": "team_zz"}, f"team_id: 'team_zz' is not a team you can see; use one of: {TEAMS}."),
         (
             {**T, "project_ids": ["proj_b_1"], "scope": "team"},
-            "project_ids cannot be used with scope: team (team scope covers every project); use scope: "
+            "context_ambiguous: project_ids cannot be used with scope: team (team scope covers every project); "
+            "use scope: "
             "project or drop project_ids.",
         ),
         ({**T, "scope": "org"}, "scope: 'org' is not accepted; use project or team."),
-        ({**T, "scope": "project"}, "scope: project needs project_id or project_ids; pass one, or use scope: team."),
+        (
+            {**T, "scope": "project"},
+            "context_missing: scope: project needs project_id or project_ids; pass one, or use scope: team.",
+        ),
         ({**T, "response_format": "html"}, "response_format: 'html' is not accepted; use json or markdown."),
     ],
 )

@@ -64,7 +64,11 @@ T = {"team_id": "team_b_0"}
             InvalidArgument,
             "activity_offset: -5 must be a whole number ≥ 0 (pages hold 100 events: 0, 100, 200, …).",
         ),
-        ({}, InvalidArgument, f"team_id is required because you can see 4 teams: {TEAMS}; pass one of them."),
+        (
+            {},
+            InvalidArgument,
+            f"context_missing: team_id is required because you can see 4 teams: {TEAMS}; pass one of them.",
+        ),
         (
             {"team_id": "team_zz"},
             NotFound,
@@ -78,14 +82,15 @@ T = {"team_id": "team_b_0"}
         (
             {**T, "project_ids": ["proj_b_1"], "scope": "team"},
             InvalidArgument,
-            "project_ids cannot be used with scope: team (team scope covers every project); use scope: "
+            "context_ambiguous: project_ids cannot be used with scope: team (team scope covers every project); "
+            "use scope: "
             "project or drop project_ids.",
         ),
         ({**T, "scope": "org"}, InvalidArgument, "scope: 'org' is not accepted; use project or team."),
         (
             {**T, "scope": "project"},
             InvalidArgument,
-            "scope: project needs project_id or project_ids; pass one, or use scope: team.",
+            "context_missing: scope: project needs project_id or project_ids; pass one, or use scope: team.",
         ),
         (
             {**T, "response_format": "html"},

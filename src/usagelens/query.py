@@ -139,7 +139,8 @@ def _team(args: UsageArgs, teams: list[dict[str, Any]]) -> dict[str, Any]:
         if not teams:
             raise NotFound("there is no team you can see yet: no usage has been recorded.", field="team_id")
         raise InvalidArgument(
-            f"team_id is required because you can see {len(teams)} teams: {_names(teams)}; pass one of them.",
+            f"context_missing: team_id is required because you can see {len(teams)} teams: {_names(teams)}; "
+            "pass one of them.",
             field="team_id",
         )
     for t in teams:
@@ -171,7 +172,7 @@ def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[st
     if scope == "team":
         if args.project_ids:
             raise InvalidArgument(
-                "project_ids cannot be used with scope: team (team scope covers every project); "
+                "context_ambiguous: project_ids cannot be used with scope: team (team scope covers every project); "
                 "use scope: project or drop project_ids.",
                 field="project_ids",
             )
@@ -180,7 +181,7 @@ def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[st
     chosen = args.project_ids or ([args.project_id] if args.project_id else [])
     if not chosen:
         raise InvalidArgument(
-            "scope: project needs project_id or project_ids; pass one, or use scope: team.",
+            "context_missing: scope: project needs project_id or project_ids; pass one, or use scope: team.",
             field="scope",
         )
     return scope, tuple(sorted(set(chosen)))
