@@ -164,8 +164,8 @@ def _listed(ledger: DuckDBLedger, viewer: str) -> dict[str, Any]:
     who = Caller("analytics", viewer)
 
     async def both() -> tuple[Any, Any]:
-        teams = await call(server(ledger, who), "list_teams", {})
-        projects = await call(server(ledger, who), "list_projects", {"team_id": viewer})
+        teams = await call(server(ledger, who), "teams_list", {})
+        projects = await call(server(ledger, who), "projects_list", {"team_id": viewer})
         return teams.structured_content, projects.structured_content
 
     teams, projects = anyio.run(both)

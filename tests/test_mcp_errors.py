@@ -97,7 +97,7 @@ async def test_an_unknown_project_lists_the_teams_projects(demo_ledger):
             {**T, "include": ["activity"], "activity_offset": 10.5},
             "activity_offset: 10.5 must be a whole number ≥ 0 (pages hold 100 events: 0, 100, 200, …).",
         ),
-        ("usage", {"team_id": 5}, "team_id: 5 is not text; pass a string such as 'team_abc' (see list_teams)."),
+        ("usage", {"team_id": 5}, "team_id: 5 is not text; pass a string such as 'team_abc' (see teams_list)."),
         (
             "usage",
             {**T, "include": ["usages", 7]},
@@ -114,10 +114,10 @@ async def test_an_unknown_project_lists_the_teams_projects(demo_ledger):
             "teamId is not an argument of usage; use one of: team_id, project_id, scope, project_ids, "
             "user_ids, start_date, end_date, timezone, include, activity_offset, response_format.",
         ),
-        ("list_projects", {}, "team_id is required; pass it, e.g. team_id='team_abc' (see list_teams)."),
-        ("list_teams", {"response_format": "html"}, "response_format: 'html' is not accepted; use json or markdown."),
+        ("projects_list", {}, "team_id is required; pass it, e.g. team_id='team_abc' (see teams_list)."),
+        ("teams_list", {"response_format": "html"}, "response_format: 'html' is not accepted; use json or markdown."),
         (
-            "list_projects",
+            "projects_list",
             {"team_id": "team_b_0", "response_format": ["json"]},
             "response_format: [\"json\"] is not text; pass a string such as 'markdown'.",
         ),
@@ -134,7 +134,7 @@ async def test_a_key_of_one_team_never_learns_of_another(demo_ledger):
     srv = server(demo_ledger, Caller(kind="analytics", team_id="team_b_1"))
     async with Client(srv) as c:
         other = await c.call_tool("usage", {"team_id": "team_b_0"})
-        projects = await c.call_tool("list_projects", {"team_id": "team_b_0"})
+        projects = await c.call_tool("projects_list", {"team_id": "team_b_0"})
         missing = await c.call_tool("usage", {"team_id": "team_nope"})
     assert other.is_error and projects.is_error
     assert text(other) == "team_id: 'team_b_0' is not a team you can see; use one of: team_b_1 (Blue Fox Games)."
@@ -157,7 +157,7 @@ async def test_a_failing_caller_provider_is_an_error_result(demo_ledger):
     def nobody() -> Caller:
         raise Unauthorized("the API key or secret is wrong, or the key was revoked")
 
-    r = await call(build_server(demo_ledger, nobody), "list_teams", {})
+    r = await call(build_server(demo_ledger, nobody), "teams_list", {})
     assert r.is_error and text(r) == "the API key or secret is wrong, or the key was revoked"
 
 

@@ -83,7 +83,7 @@ async def test_a_valid_key_gets_answers_with_every_header_scheme(served):
 async def test_the_handshake_era_protocol_works_too(served):
     url, keys = served
     async with _client(url, {"Authorization": f"Bearer {keys['a'].credential()}"}, mode="legacy") as c:
-        teams = await c.call_tool("list_teams", {})
+        teams = await c.call_tool("teams_list", {})
     assert [t["id"] for t in teams.structured_content["teams"]] == ["team_5_0"]
 
 
@@ -116,7 +116,7 @@ async def test_a_key_of_another_team_is_not_told_the_team_exists(served):
     async with _client(url, {"Authorization": f"Bearer {keys['b'].credential()}"}) as c:
         other = await c.call_tool("usage", MONTH)
         nowhere = await c.call_tool("usage", {**MONTH, "team_id": "team_9_9"})
-        projects = await c.call_tool("list_projects", {"team_id": "team_5_0"})
+        projects = await c.call_tool("projects_list", {"team_id": "team_5_0"})
     assert other.is_error and projects.is_error
     assert text(other) == "team_id: 'team_5_0' is not a team you can see; use one of: team_5_1 (Blue Fox Games)."
     assert text(nowhere) == text(other).replace("team_5_0", "team_9_9")
@@ -137,7 +137,7 @@ def test_each_request_is_answered_for_its_own_key_even_on_a_shared_session(serve
     a |= {"mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
     httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=a)
     b = {**a, "Authorization": f"Bearer {keys['b'].credential()}"}
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_teams", "arguments": {}}}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "teams_list", "arguments": {}}}
     seen_by_b = httpx.post(url, json=call, headers=b).text
     seen_by_a = httpx.post(url, json={**call, "id": 3}, headers=a).text
     assert "team_5_1" in seen_by_b and "team_5_0" not in seen_by_b
@@ -163,5 +163,5 @@ async def test_the_endpoint_mounts_in_a_parent_app_that_runs_its_lifespan(ledger
             httpx2.AsyncClient(transport=transport, headers=headers) as http,
             Client(streamable_http_client("http://127.0.0.1:8000/mcp", http_client=http)) as c,
         ):
-            listed = await c.call_tool("list_teams", {})
+            listed = await c.call_tool("teams_list", {})
         assert [t["id"] for t in listed.structured_content["teams"]] == teams

@@ -55,8 +55,8 @@ async def test_stdio_server_answers_the_official_client_and_stdout_holds_only_fr
         tools = [t.name for t in (await c.list_tools()).tools]
         month = await c.call_tool("usage", MONTH)
         bad = await c.call_tool("usage", {**MONTH, "include": "usages"})
-        teams = await c.call_tool("list_teams", {})
-    assert tools == ["usage", "list_teams", "list_projects"]
+        teams = await c.call_tool("teams_list", {})
+    assert tools == ["usage", "teams_list", "projects_list", "team_members_list"]
     led = DuckDBLedger(path, read_only=True)
     try:
         want = usage(led, Caller.local(), UsageArgs(**MONTH))
@@ -79,7 +79,7 @@ async def test_a_key_limits_the_stdio_view_to_its_team(store):
         command=CLI[0], args=[*CLI[1:], "mcp", "--db", path], env={"USAGELENS_KEY": keys["b"].credential()}
     )
     async with Client(params) as c:
-        teams = await c.call_tool("list_teams", {})
+        teams = await c.call_tool("teams_list", {})
         other = await c.call_tool("usage", MONTH)
         mine = await c.call_tool("usage", {"start_date": "2026-04-01", "end_date": "2026-04-30"})
     assert [t["id"] for t in teams.structured_content["teams"]] == ["team_5_1"]

@@ -47,7 +47,7 @@ async def test_tools_list_matches_the_snapshot(demo_ledger):
 async def test_tool_definitions_are_read_only_described_and_small(demo_ledger):
     async with Client(server(demo_ledger)) as c:
         tools = {t.name: t for t in (await c.list_tools()).tools}
-    assert list(tools) == ["usage", "list_teams", "list_projects"]
+    assert list(tools) == ["usage", "teams_list", "projects_list", "team_members_list"]
     for t in tools.values():
         a = t.annotations
         assert (a.read_only_hint, a.idempotent_hint, a.open_world_hint, a.destructive_hint) == (True, True, True, False)
@@ -68,12 +68,12 @@ async def test_tool_definitions_are_read_only_described_and_small(demo_ledger):
         "activity_offset",
         "response_format",
     ]
-    assert tools["list_projects"].input_schema["required"] == ["team_id"]
+    assert tools["projects_list"].input_schema["required"] == ["team_id"]
     for part in ("Args:", "Returns:", "Examples:", "Don't use when:"):
         assert part in tools["usage"].description
     definitions = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.values()]
     without_output = [{k: v for k, v in d.items() if k != "outputSchema"} for d in definitions]
-    assert compact_size(without_output) <= 4_500  # they cost tokens on every turn
+    assert compact_size(without_output) <= 4_800  # four tools; they cost tokens on every turn
 
 
 async def test_show_usage_for_this_month(demo_ledger):
@@ -174,12 +174,12 @@ async def test_cu_reach_the_client_as_exact_decimals(ledger, cus, total):
     assert f'"totalCU":{total},' in text(r)
 
 
-async def test_list_teams_and_list_projects(demo_ledger):
+async def test_teams_list_and_projects_list(demo_ledger):
     srv = server(demo_ledger)
     async with Client(srv) as c:
-        teams = await c.call_tool("list_teams", {})
-        md = await c.call_tool("list_teams", {"response_format": "markdown"})
-        projects = await c.call_tool("list_projects", {"team_id": "team_b_1"})
+        teams = await c.call_tool("teams_list", {})
+        md = await c.call_tool("teams_list", {"response_format": "markdown"})
+        projects = await c.call_tool("projects_list", {"team_id": "team_b_1"})
     assert exact(teams.structured_content) == list_teams(demo_ledger, Caller.local()).data
     assert [t["id"] for t in teams.structured_content["teams"]] == ["team_b_0", "team_b_1", "team_b_2", "team_b_3"]
     assert text(md) == list_teams(demo_ledger, Caller.local(), "markdown").text
@@ -190,7 +190,7 @@ async def test_list_teams_and_list_projects(demo_ledger):
 async def test_a_key_sees_its_own_team_only(demo_ledger):
     srv = server(demo_ledger, Caller(kind="analytics", team_id="team_b_1"))
     async with Client(srv) as c:
-        teams = (await c.call_tool("list_teams", {})).structured_content
+        teams = (await c.call_tool("teams_list", {})).structured_content
         mine = (await c.call_tool("usage", {"start_date": "2026-04-01", "end_date": "2026-04-30"})).structured_content
     assert [t["id"] for t in teams["teams"]] == ["team_b_1"]
     assert mine["scope"]["teamId"] == "team_b_1"

@@ -1,4 +1,5 @@
-"""The core entry points every surface calls: ``usage``, ``list_teams``, ``list_projects``.
+"""The core entry points every surface calls: ``usage``, ``list_teams``, ``list_projects``,
+``team_members``.
 
 A surface builds ``UsageArgs`` and a ``Caller``, calls one function and renders the ``Answer``
 (``data`` is the JSON of CONTRACT §2, ``text`` the compact JSON or the Markdown). Errors are
@@ -10,23 +11,23 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any
 
 from usagelens.auth import Caller
 from usagelens.errors import NotFound
-from usagelens.ledger.base import ActivityQuery, Ledger
+from usagelens.ledger.base import ActivityQuery, FactQuery, Ledger
 from usagelens.query import PAGE, UsageArgs, UsageQuery, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.facts import Facts, fact_query, gather, top
 from usagelens.report.hints import hint
 from usagelens.report.jsonout import dumps
-from usagelens.report.markdown import render_teams, render_usage
+from usagelens.report.markdown import render_members, render_teams, render_usage
 from usagelens.report.rows import asset_rows, consumption_rows, model_rows, nsfw_rows, usage_rows
 from usagelens.report.summary import Lists, fit
 
-__all__ = ["Answer", "list_projects", "list_teams", "usage"]
+__all__ = ["Answer", "list_projects", "list_teams", "team_members", "usage"]
 
 #: Rows per list considered for the default answer (more never fit in 3 KB).
 CANDIDATES = 40
@@ -222,13 +223,46 @@ def list_teams(ledger: Ledger, caller: Caller, response_format: str = "json") ->
     return Answer(data, render_teams(data) if response_format == "markdown" else dumps(data), response_format)
 
 
-def list_projects(ledger: Ledger, caller: Caller, team_id: str, response_format: str = "json") -> Answer:
-    """The projects of one team the caller can see."""
+def _visible_team(ledger: Ledger, caller: Caller, team_id: str) -> dict[str, Any]:
     teams = caller.visible_teams(ledger.teams())
     team = next((t for t in teams if t["id"] == team_id), None)
     if team is None:
         names = ", ".join(t["id"] for t in teams) or "none"
         raise NotFound(f"team_id: '{team_id}' is not a team you can see; use one of: {names}.", field="team_id")
+    return team
+
+
+def list_projects(ledger: Ledger, caller: Caller, team_id: str, response_format: str = "json") -> Answer:
+    """The projects of one team the caller can see."""
+    team = _visible_team(ledger, caller, team_id)
     data = {"teamId": team_id, "projects": team["projects"]}
     text = render_teams({"teams": [{**team}]}) if response_format == "markdown" else dumps(data)
     return Answer(data, text, response_format)
+
+
+def team_members(
+    ledger: Ledger, caller: Caller, team_id: str, response_format: str = "json", now: datetime | None = None
+) -> Answer:
+    """The identities seen in the events of one team the caller can see (all time; a project key:
+    its project's), by id, with ``fullName`` and ``email`` as that team names them (CONTRACT §4)
+    and ``isApiKey`` (the name's flag, else whether any of its events came through an API key)."""
+    team = _visible_team(ledger, caller, team_id)
+    end = (now or datetime.now(UTC)).replace(tzinfo=None) + timedelta(days=1)
+    projects = tuple(p["id"] for p in team["projects"]) if caller.project_id else None
+    facts = ledger.facts(FactQuery(team_id, datetime(1970, 1, 1), end, by=("user_id",), project_ids=projects))
+    rows = sorted(facts.select(["user_id", "api_events"]).to_pylist(), key=lambda r: r["user_id"])
+    names = _names(ledger, "users", [r["user_id"] for r in rows], team_id)
+    members = []
+    for r in rows:
+        known = names.get(r["user_id"], {})
+        flag = known.get("is_api_key")
+        members.append(
+            {
+                "id": r["user_id"],
+                "fullName": known.get("full_name"),
+                "email": known.get("email"),
+                "isApiKey": bool(flag) if flag is not None else (r["api_events"] or 0) > 0,
+            }
+        )
+    data = {"teamId": team_id, "members": members}
+    return Answer(data, render_members(data) if response_format == "markdown" else dumps(data), response_format)

@@ -112,11 +112,23 @@ def render_usage(d: dict[str, Any]) -> str:
 
 
 def render_teams(d: dict[str, Any]) -> str:
-    """Markdown of ``list_teams`` data."""
+    """Markdown of ``teams_list`` data."""
     out = ["# Teams", ""]
     for t in d["teams"]:
         out.append(
             f"- **{t['name'] or t['id']}** (`{t['id']}`): "
             + (", ".join(f"{p['name'] or p['id']} (`{p['id']}`)" for p in t["projects"]) or "no projects")
         )
+    return "\n".join(out) + "\n"
+
+
+def render_members(d: dict[str, Any]) -> str:
+    """Markdown of ``team_members`` data: one line per identity."""
+    out = [f"# Members of {d['teamId']}", ""]
+    for m in d["members"]:
+        who = m["fullName"] or m["id"]
+        extra = [x for x in (m["email"], "API key" if m["isApiKey"] else None) if x]
+        out.append(f"- **{who}** (`{m['id']}`)" + (f": {', '.join(extra)}" if extra else ""))
+    if not d["members"]:
+        out.append("No usage recorded for this team yet.")
     return "\n".join(out) + "\n"

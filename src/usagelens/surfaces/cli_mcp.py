@@ -95,7 +95,7 @@ def mcp(
     scenario_key: ScenarioKey = None,
     scenario_secret: ScenarioSecret = None,
 ) -> None:
-    """Run the MCP server (tools usage, list_teams, list_projects) over stdio, or HTTP with --http."""
+    """Run the MCP server (usage, teams_list, projects_list, team_members_list) over stdio or --http."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="usagelens mcp: %(message)s")
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")

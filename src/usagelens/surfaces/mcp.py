@@ -1,4 +1,5 @@
-"""The MCP server ``usagelens``: the tools ``usage``, ``list_teams`` and ``list_projects`` (CONTRACT §2).
+"""The MCP server ``usagelens``: the tools ``usage``, ``teams_list``, ``projects_list`` and
+``team_members_list`` (Scenario's names; CONTRACT §2).
 
 ``build_server(ledger, caller_provider)`` returns an ``MCPServer`` (official SDK 2.x) that any
 transport can run: stdio (``usagelens mcp``), streamable HTTP (``surfaces/mcp_http.py``) or the
@@ -35,6 +36,7 @@ from usagelens.surfaces.mcp_schema import (
     ActivityOffset,
     EndDate,
     Include,
+    MembersResult,
     ProjectId,
     ProjectIds,
     ProjectsResult,
@@ -84,10 +86,13 @@ Use it to find the team_id and project ids for `usage`. Returns: {teams: [{id, n
 PROJECTS_DESCRIPTION = """List the projects of one team you can see (ids and names).
 Returns: {teamId, projects: [{id, name}]}."""
 
+MEMBERS_DESCRIPTION = """List the people and API keys seen in one team's usage (user_ids for `usage`).
+Returns: {teamId, members: [{id, fullName, email, isApiKey}]}."""
+
 
 #: How a right value looks, per argument: the fix in every type error.
 _EXAMPLES = {
-    "team_id": "'team_abc' (see list_teams)",
+    "team_id": "'team_abc' (see teams_list)",
     "project_id": "'proj_xyz'",
     "scope": "'team'",
     "project_ids": "['proj_xyz']",
@@ -219,7 +224,7 @@ def build_server(
 
     ``caller_provider()`` is asked on every call who is calling (``Caller.local()`` for the local
     owner, the key's caller over HTTP); it may raise ``Unauthorized``. ``now`` fixes "today" (tests
-    and benchmarks). The tools are ``usage``, ``list_teams`` and ``list_projects``.
+    and benchmarks). The tools are ``usage``, ``teams_list``, ``projects_list`` and ``team_members_list``.
     """
 
     async def usage(
@@ -233,7 +238,7 @@ def build_server(
         timezone: Timezone = None,
         include: Include = None,
         activity_offset: ActivityOffset = None,
-        response_format: ResponseFormat = None,
+        response_format: ResponseFormat = "json",
     ) -> Annotated[CallToolResult, UsageResult]:
         args = UsageArgs(
             team_id=team_id,
@@ -252,21 +257,32 @@ def build_server(
         today = now() if now else None
         return _result(await anyio.to_thread.run_sync(lambda: service.usage(ledger, caller, args, today)))
 
-    async def list_teams(response_format: ResponseFormat = None) -> Annotated[CallToolResult, TeamsResult]:
+    async def teams_list(response_format: ResponseFormat = "json") -> Annotated[CallToolResult, TeamsResult]:
         fmt = _check_format(response_format)
         caller = caller_provider()
         return _result(await anyio.to_thread.run_sync(lambda: service.list_teams(ledger, caller, fmt)))
 
-    async def list_projects(
-        team_id: RequiredTeamId, response_format: ResponseFormat = None
+    async def projects_list(
+        team_id: RequiredTeamId, response_format: ResponseFormat = "json"
     ) -> Annotated[CallToolResult, ProjectsResult]:
         fmt = _check_format(response_format)
         caller = caller_provider()
         return _result(await anyio.to_thread.run_sync(lambda: service.list_projects(ledger, caller, team_id, fmt)))
 
+    async def team_members_list(
+        team_id: RequiredTeamId, response_format: ResponseFormat = "json"
+    ) -> Annotated[CallToolResult, MembersResult]:
+        fmt = _check_format(response_format)
+        caller = caller_provider()
+        today = now() if now else None
+        return _result(
+            await anyio.to_thread.run_sync(lambda: service.team_members(ledger, caller, team_id, fmt, today))
+        )
+
     tools = [
         _tool(usage, "Usage", USAGE_DESCRIPTION),
-        _tool(list_teams, "List teams", TEAMS_DESCRIPTION),
-        _tool(list_projects, "List projects", PROJECTS_DESCRIPTION),
+        _tool(teams_list, "List teams", TEAMS_DESCRIPTION),
+        _tool(projects_list, "List projects", PROJECTS_DESCRIPTION),
+        _tool(team_members_list, "List team members", MEMBERS_DESCRIPTION),
     ]
     return UsageLensServer(tools, log_level=log_level)

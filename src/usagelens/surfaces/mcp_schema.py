@@ -19,6 +19,7 @@ __all__ = [
     "ActivityOffset",
     "EndDate",
     "Include",
+    "MembersResult",
     "ProjectId",
     "ProjectIds",
     "ProjectsResult",
@@ -37,8 +38,8 @@ __all__ = [
 
 # -- arguments ------------------------------------------------------------------------------
 
-TeamId = Annotated[str | None, Field(description="Team id; required when you can see several teams (list_teams).")]
-RequiredTeamId = Annotated[str, Field(description="Team id (see list_teams).")]
+TeamId = Annotated[str | None, Field(description="Team id; required when you can see several teams (teams_list).")]
+RequiredTeamId = Annotated[str, Field(description="Team id (see teams_list).")]
 ProjectId = Annotated[str | None, Field(description="Context project id; alone it filters to that project.")]
 Scope = Annotated[
     str | None,
@@ -67,7 +68,7 @@ ActivityOffset = Annotated[
     ),
 ]
 ResponseFormat = Annotated[
-    str | None,
+    str,
     Field(description="json (default) or markdown.", json_schema_extra={"enum": ["json", "markdown"]}),
 ]
 
@@ -245,3 +246,17 @@ class ProjectsResult(_Open):
 
     teamId: str
     projects: list[_Project]
+
+
+class _Member(_Open):
+    id: str
+    fullName: str | None
+    email: str | None
+    isApiKey: bool
+
+
+class MembersResult(_Open):
+    """The identities seen in one team's usage."""
+
+    teamId: str
+    members: list[_Member]
