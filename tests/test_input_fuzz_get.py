@@ -8,6 +8,7 @@ tool, with hostile strings, numbers and dates.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from conftest import event, table
 from mcp_support import assert_one_sentence, call, text
 from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.query import UsageArgs
 from usagelens.surfaces.http import create_app
 from usagelens.surfaces.mcp import build_server
 
@@ -205,19 +207,7 @@ DATE = st.builds(
     st.sampled_from(["", "T00:00:00", "T23:59:59Z", "T12:00:00+14:00", "T00:00:00-12:00", "T25:00", " 10:30", "Z"]),
 )
 VALUE = st.one_of(HOSTILE, DATE)
-USAGE_PARAMS = [
-    "team_id",
-    "project_id",
-    "scope",
-    "project_ids",
-    "user_ids",
-    "start_date",
-    "end_date",
-    "timezone",
-    "include",
-    "activity_offset",
-    "response_format",
-]
+USAGE_PARAMS = [f.name for f in dataclasses.fields(UsageArgs)]  # the one declaration of the arguments
 USAGES_PARAMS = [
     "startDate",
     "endDate",
