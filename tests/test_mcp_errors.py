@@ -12,7 +12,7 @@ pytestmark = pytest.mark.anyio
 TEAMS = "team_b_0 (Aurora Studios), team_b_1 (Blue Fox Games), team_b_2 (Cinder Labs), team_b_3 (Dune Interactive)"
 T = {"team_id": TEAM}
 DATE_FIX = "use YYYY-MM-DD or an ISO 8601 date-time such as 2026-04-01T00:00:00Z."
-INCLUDES = "usages, usages.daily, modelUsages, modelUsages.daily, nsfwUsages, activity, entities, consumption"
+INCLUDES = "usages, usages.daily, modelUsages.daily, nsfwUsages, activity, entities"
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_previous_period_is_the_equal_window_just_before(demo_ledger, demo_rows)
     assert d["totals"]["previousPeriod"]["changePct"] == ((cur - prev) / abs(prev) * 100).quantize(Decimal("0.1"))
 
 
-def test_consumption_reconciles_with_totals_through_the_remainder(demo_ledger, demo_rows):
+def test_consumption_is_complete_and_reconciles_with_the_totals(demo_ledger, demo_rows):
     d = _answer(demo_ledger, **APRIL)
     ev = _window(demo_rows, A0, A1)
     per_user = defaultdict(lambda: [Decimal(0), Decimal(0)])
@@ -73,16 +73,16 @@ def test_consumption_reconciles_with_totals_through_the_remainder(demo_ledger, d
     ranked = sorted(per_user.items(), key=lambda kv: (-kv[1][0], kv[0]))
     shown = d["consumption"]
     assert [(c["userId"], c["value"], c["discount"], c["total"]) for c in shown] == [
-        (u, v, dsc, v + dsc) for u, (v, dsc) in ranked[: len(shown)]
+        (u, v, dsc, v + dsc) for u, (v, dsc) in ranked
     ]
-    cut = d["sections"]["consumption"]
-    assert (cut["shown"], cut["total"]) == (len(shown), len(per_user))
-    assert sum(c["value"] for c in shown) + cut["remainder"]["value"] == d["totals"]["totalCU"]
-    assert sum(c["total"] for c in shown) + cut["remainder"]["total"] == d["totals"]["totalBeforeDiscountCU"]
+    assert "consumption" not in d["sections"] and "truncated" not in d
+    assert sum(c["value"] for c in shown) == d["totals"]["totalCU"]
+    assert sum(c["discount"] for c in shown) == d["totals"]["totalDiscountCU"]
+    assert sum(c["total"] for c in shown) == d["totals"]["totalBeforeDiscountCU"]
 
 
 def test_model_usages_are_per_model_sorted_and_named(demo_ledger, demo_rows):
-    d = _answer(demo_ledger, **APRIL, include=["modelUsages"])
+    d = _answer(demo_ledger, **APRIL)
     ev = [r for r in _window(demo_rows, A0, A1) if r["model_id"]]
     per = defaultdict(lambda: {"cu": Decimal(0), "jobs": 0, "api": Decimal(0), "disc": Decimal(0)})
     for r in ev:

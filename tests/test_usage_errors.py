@@ -45,8 +45,8 @@ T = {"team_id": "team_b_0"}
         (
             {**T, "include": ["usages", "daily"]},
             InvalidArgument,
-            "include: 'daily' is not a section; use any of usages, usages.daily, modelUsages, "
-            "modelUsages.daily, nsfwUsages, activity, entities, consumption.",
+            "include: 'daily' is not a section; use any of usages, usages.daily, modelUsages.daily, nsfwUsages, "
+            "activity, entities.",
         ),
         (
             {**T, "timezone": "Mars/Olympus"},

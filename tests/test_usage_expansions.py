@@ -1,4 +1,4 @@
-"""Expansions: each one's shape, its reconciliation with the summary, paging and the 64 KiB cap."""
+"""Expansions: each one's shape, its reconciliation with the summary, paging and the answer ceiling."""
 
 from __future__ import annotations
 
@@ -62,13 +62,24 @@ def test_model_daily_covers_exactly_the_listed_models_and_adds_up(demo_ledger):
     assert len(everything["modelUsages.daily"]) == n == len(everything["modelUsages"])
 
 
-def test_an_answer_over_64_kib_drops_whole_rows_and_says_so(demo_ledger):
-    d = _answer(demo_ledger, include=["modelUsages", "modelUsages.daily"])
-    assert len(dumps(d).encode()) <= 64 * 1024
+def test_an_answer_over_its_ceiling_drops_whole_rows_and_says_so(demo_ledger, monkeypatch):
+    whole = _answer(demo_ledger, include=["modelUsages.daily"])
+    assert "truncated" not in whole and len(dumps(whole).encode()) > 64 * 1024
+    monkeypatch.setenv("USAGELENS_MAX_ANSWER_BYTES", str(64 * 1024))
+    d = _answer(demo_ledger, include=["modelUsages.daily"])
+    assert len(dumps(d).encode()) <= 64 * 1024 and d["truncated"] is True
     cut = d["sections"]["modelUsages.daily"]
     assert cut["shown"] == len(d["modelUsages.daily"]) < cut["total"] == d["totals"]["models"]
-    assert cut["dropped"] == cut["total"] - cut["shown"] and "narrow the window" in cut["reason"]
-    assert [s["modelId"] for s in d["modelUsages.daily"]] == [m["modelId"] for m in d["modelUsages"]][: cut["shown"]]
+    assert cut["dropped"] == cut["total"] - cut["shown"]
+    kept = [m["modelId"] for m in d["modelUsages"]]
+    assert [s["modelId"] for s in d["modelUsages.daily"]] == kept[: cut["shown"]]
+    # the dropped series' points are summed in the remainder, so the days still add up
+    dropped = whole["modelUsages.daily"][cut["shown"] :]
+    for key in ("cost", "jobs", "discount", "apiKeyCost"):
+        assert cut["remainder"][key] == sum(p[key] for s in dropped for p in s["points"])
+    assert "USAGELENS_MAX_ANSWER_BYTES" in d["_hint"] and "a window of at most" in d["_hint"]
+    # the summary ceiling does not apply to an answer with expansions, and the default answer is whole
+    assert "truncated" not in _answer(demo_ledger)
 
 
 def test_nsfw_usages_list_nonzero_labels(demo_ledger, demo_rows):
@@ -91,7 +102,7 @@ def test_activity_pages_to_the_end_newest_first_without_gaps(demo_ledger, demo_r
         assert d["activityPagination"]["count"] == len(page) <= 100
         seen += page
         offset = d["activityPagination"]["nextOffset"]
-        assert len(dumps(d).encode()) <= 64 * 1024
+        assert "truncated" not in d
     assert [(e["userId"], e["creativeUnitsCost"]) for e in seen] == [(r["user_id"], r["cu"]) for r in want]
     assert seen[0]["time"] >= seen[-1]["time"]
     assert d["_hint"] and "activity_offset" not in d["_hint"]

@@ -18,18 +18,21 @@ from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument, NotFound
 from usagelens.query_parse import day, instant, is_date, offset, shown, text, texts, zone
 
-__all__ = ["DEFAULT_DAYS", "INCLUDES", "PAGE", "UsageArgs", "UsageQuery", "max_window_days", "resolve"]
+__all__ = [
+    "DEFAULT_DAYS",
+    "IGNORED_INCLUDES",
+    "INCLUDES",
+    "PAGE",
+    "UsageArgs",
+    "UsageQuery",
+    "max_window_days",
+    "resolve",
+]
 
-INCLUDES = (
-    "usages",
-    "usages.daily",
-    "modelUsages",
-    "modelUsages.daily",
-    "nsfwUsages",
-    "activity",
-    "entities",
-    "consumption",
-)
+#: The seed's six ``include`` values (the schema's enum).
+INCLUDES = ("usages", "usages.daily", "modelUsages.daily", "nsfwUsages", "activity", "entities")
+#: Accepted by earlier versions and ignored now: those lists are always complete.
+IGNORED_INCLUDES = ("consumption", "modelUsages")
 DEFAULT_DAYS = 31
 PAGE = 100
 
@@ -113,7 +116,7 @@ def _window(args: UsageArgs, zone: ZoneInfo, now: datetime) -> tuple[str, str, d
 
 def _includes(values: list[str], given: object) -> tuple[tuple[str, ...], int]:
     for v in values:
-        if v not in INCLUDES:
+        if v not in INCLUDES and v not in IGNORED_INCLUDES:
             raise InvalidArgument(
                 f"include: '{shown(v)}' is not a section; use any of {', '.join(INCLUDES)}.", field="include"
             )

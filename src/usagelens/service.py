@@ -12,7 +12,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from math import ceil
 from typing import Any
 
 from usagelens.auth import Caller
@@ -20,17 +19,13 @@ from usagelens.errors import NotFound
 from usagelens.ledger.base import ActivityQuery, FactQuery, Ledger
 from usagelens.query import PAGE, UsageArgs, UsageQuery, resolve
 from usagelens.report import expansions as ex
-from usagelens.report.facts import Facts, fact_query, gather, top
-from usagelens.report.hints import hint
+from usagelens.report.answer import AnswerInputs, build_answer
+from usagelens.report.ceiling import Ceilings, ceilings
+from usagelens.report.facts import fact_query, gather
 from usagelens.report.jsonout import dumps
 from usagelens.report.markdown import render_members, render_teams, render_usage
-from usagelens.report.rows import asset_rows, consumption_rows, model_rows, nsfw_rows, usage_rows
-from usagelens.report.summary import Lists, fit
 
 __all__ = ["Answer", "list_projects", "list_teams", "team_members", "usage"]
-
-#: Rows per list considered for the default answer (more never fit in 3 KB).
-CANDIDATES = 40
 
 
 @dataclass(frozen=True)
@@ -47,140 +42,60 @@ def _names(ledger: Ledger, kind: str, ids: list[str], team: str) -> dict[str, di
     return {e["id"]: e for e in ledger.entities(kind, ids, team)} if ids else {}
 
 
-def _consumption(ledger: Ledger, facts: Facts, n: int | None, team: str) -> list[dict[str, Any]]:
-    users = top(facts.by_user, "user_id", n)
-    return consumption_rows(users, _names(ledger, "users", [r["user_id"] for r in users], team))
+def _entity_rows(ledger: Ledger, ids: dict[str, set[str]], team: str, have: dict[str, dict[str, Any]]):
+    """Entity rows of ``ids`` per kind, reusing the user and model names already fetched."""
+    out = {}
+    for kind, wanted in ids.items():
+        if kind in have:
+            out[kind] = [have[kind][i] for i in sorted(wanted) if i in have[kind]]
+        else:
+            out[kind] = ledger.entities(kind, sorted(wanted), team) if wanted else []
+    return out
 
 
-def _models(ledger: Ledger, facts: Facts, n: int | None, team: str) -> list[dict[str, Any]]:
-    models = top(facts.by_model, "model_id", n)
-    return model_rows(models, _names(ledger, "models", [r["model_id"] for r in models], team))
-
-
-def _lists(ledger: Ledger, facts: Facts, team: str) -> Lists:
-    return Lists(
-        _consumption(ledger, facts, CANDIDATES, team),
-        facts.by_user.num_rows,
-        _models(ledger, facts, CANDIDATES, team),
-        facts.by_model.num_rows,
-        asset_rows(facts.by_kind),
-    )
-
-
-def _stubs(facts: Facts, q: UsageQuery):
-    """A function giving the ``sections`` stubs for a given list of shown models.
-
-    Daily stubs say how many series and days an expansion would carry (at most series × days
-    points); counting the non-zero points exactly would cost a daily query per answer.
-    """
-    by_action = facts.by_action
-    days = max(1, round((q.end - q.start).total_seconds() / 86400))
-    fixed: dict[str, Any] = {}
-    if not q.wants("usages"):
-        fixed["usages"] = {"rows": len(by_action), "include": "usages"}
-    if not q.wants("usages.daily"):
-        fixed["usages.daily"] = {"series": len(by_action), "days": days, "include": "usages.daily"}
-    labels = nsfw_rows(facts.by_label)
-    events = facts.totals["events"]
-
-    def stubs(shown_models: list[dict[str, Any]]) -> dict[str, Any]:
-        out = dict(fixed)
-        if not q.wants("modelUsages.daily"):
-            out["modelUsages.daily"] = {
-                "series": len(shown_models),
-                "days": days,
-                "include": "modelUsages.daily",
-            }
-        if not q.wants("nsfwUsages"):
-            out["nsfwUsages"] = {
-                "rows": len(labels),
-                "events": sum(r["count"] for r in labels),
-                "include": "nsfwUsages",
-            }
-        if not q.wants("activity"):
-            out["activity"] = {"events": events, "pages": ceil(events / PAGE), "include": "activity"}
-        return out
-
-    return stubs
-
-
-def _expand(ledger: Ledger, facts: Facts, q: UsageQuery, resp: dict[str, Any]) -> None:
-    sections = resp["sections"]
-    if q.wants("consumption"):
-        resp["consumption"] = _consumption(ledger, facts, None, q.team_id)
-        sections.pop("consumption", None)
-    if q.wants("modelUsages"):
-        resp["modelUsages"] = _models(ledger, facts, None, q.team_id)
-        sections.pop("modelUsages", None)
-        if "modelUsages.daily" in sections:
-            sections["modelUsages.daily"]["series"] = len(resp["modelUsages"])
-    if q.wants("usages"):
-        resp["usages"] = usage_rows(facts.by_action)
-    if q.wants("usages.daily"):
-        order = [r["usageName"] for r in usage_rows(facts.by_action)]
-        rows = ledger.facts(fact_query(q, ("day", "action"))).to_pylist()
-        resp["usages.daily"] = ex.usage_daily(rows, order)
-    if q.wants("modelUsages.daily"):
-        ids = tuple(m["modelId"] for m in resp["modelUsages"])
-        rows = ledger.facts(fact_query(q, ("day", "model_id"), model_ids=ids)).to_pylist() if ids else []
-        resp["modelUsages.daily"] = ex.model_daily(rows, resp["modelUsages"])
-    if q.wants("nsfwUsages"):
-        resp["nsfwUsages"] = nsfw_rows(facts.by_label)
+def _inputs(ledger: Ledger, q: UsageQuery) -> AnswerInputs:
+    """Everything the answer to ``q`` needs, read from the ledger up front."""
+    facts = gather(ledger, q)
+    page = None
     if q.wants("activity"):
         page = ledger.activity(
             ActivityQuery(q.team_id, q.start, q.end, q.project_ids, q.user_ids, q.activity_offset, PAGE)
         )
-        resp["activity"], resp["activityPagination"] = ex.activity(page, q.activity_offset)
-
-
-def _entities(ledger: Ledger, q: UsageQuery, resp: dict[str, Any]) -> None:
-    """Entities of the ids left in the (capped) answer, or the stub counting them."""
-    ids = ex.referenced(resp, q)
-    if q.wants("entities"):
-        found = {kind: ledger.entities(kind, sorted(v), q.team_id) for kind, v in ids.items()}
-        resp["entities"] = ex.entities(found)
-    else:
-        resp["sections"]["entities"] = {"ids": sum(len(v) for v in ids.values()), "include": "entities"}
-
-
-def _ordered(resp: dict[str, Any]) -> dict[str, Any]:
-    """Stable key order: contract sections first, then expansions, then sections and hint."""
-    head = (
-        "scope",
-        "totals",
-        "consumption",
-        "modelUsages",
-        "assetUsages",
-        "usages",
-        "usages.daily",
-        "modelUsages.daily",
-        "nsfwUsages",
-        "activity",
-        "activityPagination",
-        "entities",
-    )
-    out = {k: resp[k] for k in head if k in resp}
-    out["sections"] = resp["sections"]
-    out["_hint"] = resp["_hint"]
-    return out
+    shaped = ex.activity(page, q.activity_offset)[0] if page else []
+    ids = ex.activity_ids(shaped)
+    ids["users"].update(facts.by_user.column("user_id").to_pylist())
+    ids["models"].update(facts.by_model.column("model_id").to_pylist())
+    ids["projects"].update(q.project_ids or ())
+    if q.context_project_id:
+        ids["projects"].add(q.context_project_id)
+    names = {kind: _names(ledger, kind, sorted(ids[kind]), q.team_id) for kind in ("users", "models")}
+    usage_daily = model_daily = None
+    if q.wants("usages.daily"):
+        usage_daily = ledger.facts(fact_query(q, ("day", "action"))).to_pylist()
+    if q.wants("modelUsages.daily"):
+        model_daily = ledger.facts(fact_query(q, ("day", "model_id"))).to_pylist()
+    found = _entity_rows(ledger, ids, q.team_id, names) if q.wants("entities") else None
+    return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found)
 
 
 def usage(ledger: Ledger, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
-    """The ``usage`` tool: the bounded summary plus requested expansions (CONTRACT §2).
+    """The ``usage`` tool: the complete summary plus requested expansions, under the ceiling of
+    CONTRACT §2 (``report.ceiling``).
 
     Answers are cached per resolved query until the store's next write (when the ledger
     exposes a ``version``); callers must treat ``Answer.data`` as read-only.
     """
     q = resolve(args, caller, ledger.teams(), now)
+    limits = ceilings()
     version = getattr(ledger, "version", None)
-    key = (version, q)
+    key = (version, q, limits)
     if version is not None:
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
             if hit is not None:
                 _CACHE.move_to_end(key)
                 return hit
-    answer = _answer(ledger, q)
+    answer = _answer(ledger, q, limits)
     if version is not None:
         with _CACHE_LOCK:
             _CACHE[key] = answer
@@ -195,25 +110,10 @@ _CACHE: OrderedDict[tuple, Answer] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def _answer(ledger: Ledger, q: UsageQuery) -> Answer:
-    facts = gather(ledger, q)
-    lists = _lists(ledger, facts, q.team_id)
-    events = facts.totals["events"]
-    stubs = _stubs(facts, q)
-    text_hint = hint({"consumption": lists.consumption[:3]}, q, events, lists.models_total, lists.consumption_total)
-    for _ in range(3):  # the hint names what was cut, and its length changes what fits
-        resp = fit(facts, q, lists, stubs, text_hint)
-        settled = hint(resp, q, events, lists.models_total, lists.consumption_total)
-        if settled == text_hint:
-            break
-        text_hint = settled
-    _expand(ledger, facts, q, resp)
-    resp["_hint"] = hint(resp, q, events, lists.models_total, lists.consumption_total)
-    resp = ex.cap(_ordered(resp))  # cap first: entities describe only what is left
-    _entities(ledger, q, resp)
-    resp = ex.cap(_ordered(resp))
-    text = render_usage(resp) if q.response_format == "markdown" else dumps(resp)
-    return Answer(resp, text, q.response_format)
+def _answer(ledger: Ledger, q: UsageQuery, limits: Ceilings) -> Answer:
+    expanded = bool(q.include)
+    data, text = build_answer(_inputs(ledger, q), q, limits.limit(expanded), limits.variable(expanded))
+    return Answer(data, render_usage(data) if q.response_format == "markdown" else text, q.response_format)
 
 
 def list_teams(ledger: Ledger, caller: Caller, response_format: str = "json") -> Answer:

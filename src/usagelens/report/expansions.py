@@ -1,8 +1,7 @@
-"""The ``include`` expansions (CONTRACT §2) and the 64 KiB cap on any answer.
+"""The ``include`` expansions (CONTRACT §2) and the entities of the ids an answer refers to.
 
-Expansion data is fetched by the service (from the ledger) and shaped here. When an answer
-would pass ``MAX_BYTES``, whole rows are dropped from the end of the largest expansion and
-``sections`` says how many and how to narrow the query.
+Expansion data is fetched by the service (from the ledger) and shaped here; ``ceiling`` keeps
+the whole answer under its byte limit.
 """
 
 from __future__ import annotations
@@ -12,20 +11,18 @@ from typing import Any
 
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row
-from usagelens.report.jsonout import dumps, instant, num
+from usagelens.report.jsonout import instant, num
 
-__all__ = ["MAX_BYTES", "activity", "cap", "entities", "model_daily", "usage_daily"]
+__all__ = ["ENTITY_KINDS", "activity", "activity_ids", "entities", "model_daily", "referenced", "usage_daily"]
 
-MAX_BYTES = 64 * 1024
-#: Expansions that may be cut, with the key of their list in the response.
-_CUTTABLE = (
-    "activity",
-    "consumption",
-    "modelUsages",
-    "modelUsages.daily",
-    "usages.daily",
-    "usages",
-    "nsfwUsages",
+ENTITY_KINDS = ("users", "models", "projects", "jobs", "assets")
+#: Per entity kind, the key of an activity event holding such an id.
+_ACTIVITY_KEYS = (
+    ("users", "userId"),
+    ("models", "modelId"),
+    ("projects", "projectId"),
+    ("jobs", "jobId"),
+    ("assets", "assetId"),
 )
 
 
@@ -77,6 +74,7 @@ def activity(events: list[dict[str, Any]], offset: int) -> tuple[list[dict[str, 
     """A page of the activity log and its pagination."""
     page = [
         {
+            "id": e["id"],
             "time": instant(e["time"]),
             "userId": e["user_id"],
             "projectId": e["project_id"],
@@ -97,29 +95,31 @@ def activity(events: list[dict[str, Any]], offset: int) -> tuple[list[dict[str, 
     return page, pagination
 
 
-def referenced(resp: dict[str, Any], q: UsageQuery) -> dict[str, set[str]]:
-    """Ids the response refers to, per entity kind."""
-    ids: dict[str, set[str]] = {k: set() for k in ("users", "models", "projects", "jobs", "assets")}
-    ids["users"].update(r["userId"] for r in resp.get("consumption", []))
-    ids["models"].update(r["modelId"] for r in resp.get("modelUsages", []))
-    ids["projects"].update(q.project_ids or ())
-    if q.context_project_id:
-        ids["projects"].add(q.context_project_id)
-    for e in resp.get("activity", []):
-        for kind, key in (
-            ("users", "userId"),
-            ("models", "modelId"),
-            ("projects", "projectId"),
-            ("jobs", "jobId"),
-            ("assets", "assetId"),
-        ):
+def activity_ids(events: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Ids a page of shaped activity events refers to, per entity kind."""
+    ids: dict[str, set[str]] = {k: set() for k in ENTITY_KINDS}
+    for e in events:
+        for kind, key in _ACTIVITY_KEYS:
             if e[key] is not None:
                 ids[kind].add(e[key])
     return ids
 
 
-def entities(found: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Entity lookups in the contract's shape (no URLs, no job inputs)."""
+def referenced(resp: dict[str, Any], q: UsageQuery) -> dict[str, set[str]]:
+    """Ids the response refers to, per entity kind."""
+    ids = activity_ids(resp.get("activity", []))
+    ids["users"].update(r["userId"] for r in resp.get("consumption", []))
+    ids["models"].update(r["modelId"] for r in resp.get("modelUsages", []))
+    ids["projects"].update(q.project_ids or ())
+    if q.context_project_id:
+        ids["projects"].add(q.context_project_id)
+    return ids
+
+
+def entities(
+    found: dict[str, list[dict[str, Any]]], ids: dict[str, set[str]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Entity lookups in the contract's shape (no URLs, no job inputs), only of ``ids`` when given."""
     shape = {
         "users": lambda e: {
             "id": e["id"],
@@ -132,38 +132,6 @@ def entities(found: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str,
         "jobs": lambda e: {"id": e["id"], "jobType": e["job_type"], "status": e["status"]},
         "assets": lambda e: {"id": e["id"], "kind": e["kind"], "source": e["source"]},
     }
-    return {kind: [shape[kind](e) for e in found.get(kind, [])] for kind in shape}
-
-
-def cap(resp: dict[str, Any], limit: int = MAX_BYTES) -> dict[str, Any]:
-    """Drop whole rows from the end of the largest expansions until the answer fits ``limit``."""
-    size = len(dumps(resp).encode())
-    if size <= limit:
-        return resp
-    holders = [(resp, k, k) for k in _CUTTABLE if isinstance(resp.get(k), list) and resp[k]]
-    holders += [(resp["entities"], k, f"entities.{k}") for k in resp.get("entities", {}) if resp["entities"][k]]
-    sizes = {name: len(dumps(h[k]).encode()) for h, k, name in holders}
-    for holder, key, name in sorted(holders, key=lambda h: -sizes[h[2]]):
-        rows = holder[key]
-        total = len(rows)
-        keep = max(0, total - int((size - limit) / (sizes[name] / total)) - 1)
-        while True:
-            holder[key] = rows[:keep]
-            _note_cut(resp, name, keep, total)
-            size = len(dumps(resp).encode())
-            if size <= limit or keep == 0:
-                break
-            keep = max(0, keep - max(1, keep // 10))
-        if size <= limit:
-            break
-    return resp
-
-
-def _note_cut(resp: dict[str, Any], key: str, shown: int, total: int) -> None:
-    resp["sections"][key] = {
-        "shown": shown,
-        "total": total,
-        "dropped": total - shown,
-        "reason": "the answer is capped at 64 KiB; narrow the window, filter by project_ids or "
-        "user_ids, or ask for fewer sections",
+    return {
+        kind: [shape[kind](e) for e in found.get(kind, []) if ids is None or e["id"] in ids[kind]] for kind in shape
     }

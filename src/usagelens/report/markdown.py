@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["render_teams", "render_usage"]
+from usagelens.report.rows import series_rows, top_and_others
 
-#: Rows per table in Markdown (the JSON carries the rest).
-MAX_ROWS = 20
+__all__ = ["render_members", "render_teams", "render_usage"]
 
 
 def _n(v: Any) -> str:
@@ -23,11 +22,19 @@ def _n(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+def _table(
+    headers: list[str], keys: list[str], rows: list[dict[str, Any]], note: dict[str, Any] | None = None
+) -> list[str]:
+    """A table of the top rows and, when there are more, an "N others" row with their sums."""
+    shown, others = top_and_others(rows, note)
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(_n(c) for c in r) + " |" for r in rows[:MAX_ROWS]]
-    if len(rows) > MAX_ROWS:
-        out.append(f"\n… and {len(rows) - MAX_ROWS:,} more rows (see the JSON answer).")
+    out += ["| " + " | ".join(_n(r.get(k)) for k in keys) + " |" for r in shown]
+    if others is not None:
+        first = f"{others['others']:,} others"
+        cells = [first] + [
+            "" if isinstance(others.get(k), bool) or k not in others else _n(others[k]) for k in keys[1:]
+        ]
+        out.append("| " + " | ".join(cells) + " |")
     return out + [""]
 
 
@@ -51,62 +58,55 @@ def _title(d: dict[str, Any]) -> list[str]:
     ]
 
 
+#: The tables of a usage answer: (answer key, heading, column headers, row keys).
+_TABLES = (
+    (
+        "consumption",
+        "Top consumers",
+        ["user", "name", "API key", "CU", "discount", "total"],
+        ["userId", "name", "isApiKey", "value", "discount", "total"],
+    ),
+    (
+        "modelUsages",
+        "Top models",
+        ["model", "name", "CU", "jobs", "API-key CU", "discount"],
+        ["modelId", "modelName", "totalCU", "totalJobs", "totalApiKeyCU", "totalDiscountCU"],
+    ),
+    ("assetUsages", "Assets by kind", ["kind", "count", "API key"], ["kind", "count", "countApiKey"]),
+    (
+        "usages",
+        "Usage types",
+        ["type", "count", "CU", "discount", "API-key CU"],
+        ["usageName", "count", "cu", "discount", "apiKeyCU"],
+    ),
+    ("nsfwUsages", "Moderation labels", ["label", "count", "API key"], ["label", "count", "countApiKey"]),
+)
+
+
 def render_usage(d: dict[str, Any]) -> str:
-    """Markdown of a usage answer (``service.usage`` data)."""
+    """Markdown of a usage answer (``service.usage`` data): at most ``TOP`` rows per table plus
+    an "N others" row carrying the rest's sums, so a team of any size reads in a few KB."""
     out = _title(d)
-    if d["consumption"]:
-        out += ["## Top consumers"] + _table(
-            ["user", "name", "API key", "CU", "discount", "total"],
-            [[r["userId"], r["name"], r["isApiKey"], r["value"], r["discount"], r["total"]] for r in d["consumption"]],
-        )
-    if d["modelUsages"]:
-        out += ["## Top models"] + _table(
-            ["model", "name", "CU", "jobs", "API-key CU", "discount"],
-            [
-                [
-                    r["modelId"],
-                    r["modelName"],
-                    r["totalCU"],
-                    r["totalJobs"],
-                    r["totalApiKeyCU"],
-                    r["totalDiscountCU"],
-                ]
-                for r in d["modelUsages"]
-            ],
-        )
-    if d["assetUsages"]:
-        out += ["## Assets by kind"] + _table(
-            ["kind", "count", "API key"],
-            [[r["kind"], r["count"], r["countApiKey"]] for r in d["assetUsages"]],
-        )
-    if "usages" in d:
-        out += ["## Usage types"] + _table(
-            ["type", "count", "CU", "discount", "API-key CU"],
-            [[r["usageName"], r["count"], r["cu"], r["discount"], r["apiKeyCU"]] for r in d["usages"]],
-        )
+    sections = d["sections"]
+    for key, heading, headers, keys in _TABLES:
+        if d.get(key) or (key in d and key not in ("consumption", "modelUsages", "assetUsages")):
+            out += [f"## {heading}"] + _table(headers, keys, d[key], sections.get(key))
     for key, name in (("usages.daily", "usageName"), ("modelUsages.daily", "modelId")):
         if key in d:
-            out += [f"## {key}"] + _table(
-                ["series", "day", "CU"],
-                [[s[name], p["time"][:10], p["cost"]] for s in d[key] for p in s["points"]],
+            out += [f"## {key} (per series: days with usage, CU)"] + _table(
+                ["series", "days", "CU"], ["series", "days", "cost"], series_rows(d[key], name), sections.get(key)
             )
-    if "nsfwUsages" in d:
-        out += ["## Moderation labels"] + _table(
-            ["label", "count", "API key"],
-            [[r["label"], r["count"], r["countApiKey"]] for r in d["nsfwUsages"]],
-        )
     if "activity" in d:
         p = d["activityPagination"]
         out += [f"## Activity (events {p['offset'] + 1}–{p['offset'] + p['count']})"] + _table(
             ["time", "user", "action", "CU", "model", "API key"],
-            [
-                [e["time"], e["userId"], e["action"], e["creativeUnitsCost"], e["modelId"], e["isApiKey"]]
-                for e in d["activity"]
-            ],
+            ["time", "userId", "action", "creativeUnitsCost", "modelId", "isApiKey"],
+            d["activity"],
+            sections.get("activity"),
         )
-    cut = [f"{k}: {v['shown']} of {v['total']} shown" for k, v in d["sections"].items() if "shown" in v]
+    cut = [f"{k}: {v['shown']:,} of {v['total']:,} listed" for k, v in sections.items() if "shown" in v]
     if cut:
-        out += ["Lists cut to fit: " + "; ".join(cut) + ".", ""]
+        out += ["The answer was cut to fit its ceiling: " + "; ".join(cut) + ".", ""]
     out.append(f"> {d['_hint']}")
     return "\n".join(out) + "\n"
 

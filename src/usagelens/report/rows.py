@@ -9,12 +9,26 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from usagelens.report.ceiling import remainder
 from usagelens.report.facts import Row
 from usagelens.report.jsonout import num
 
-__all__ = ["NAME_MAX", "asset_rows", "consumption_rows", "model_rows", "nsfw_rows", "short", "usage_rows"]
+__all__ = [
+    "NAME_MAX",
+    "TOP",
+    "asset_rows",
+    "consumption_rows",
+    "model_rows",
+    "nsfw_rows",
+    "series_rows",
+    "short",
+    "top_and_others",
+    "usage_rows",
+]
 
 NAME_MAX = 40
+#: Rows per table in the compact views (Markdown, terminal); the rest go to one "others" row.
+TOP = 10
 
 
 def short(name: str | None, limit: int = NAME_MAX) -> str | None:
@@ -106,3 +120,29 @@ def change_pct(current: Decimal, previous: Decimal) -> Decimal | None:
     if previous == 0:
         return None
     return num(((current - previous) / abs(previous) * 100).quantize(Decimal("0.1")))
+
+
+def top_and_others(
+    rows: list[dict[str, Any]], note: dict[str, Any] | None = None, n: int = TOP
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The first ``n`` rows, and one row summing every figure of the rest (None when nothing
+    is left): the rows after ``n`` plus what a ceiling dropped (``note``: the list's
+    ``sections`` entry). The others row's ``others`` says how many rows it stands for."""
+    rest = rows[n:]
+    dropped = (note or {}).get("dropped", 0)
+    if not rest and not dropped:
+        return rows, None
+    sums = remainder(rest)
+    for k, v in (note or {}).get("remainder", {}).items():
+        sums[k] = num(sums.get(k, 0) + v) if isinstance(v, Decimal) else sums.get(k, 0) + v
+    return rows[:n], {**sums, "others": len(rest) + dropped}
+
+
+def series_rows(series: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """A daily expansion as one row per series: its name, days with usage and CU, by CU descending."""
+    out = [
+        {"series": s[name], "days": len(s["points"]), "cost": num(sum((p["cost"] for p in s["points"]), Decimal(0)))}
+        for s in series
+    ]
+    out.sort(key=lambda r: (-r["cost"], r["series"]))
+    return out

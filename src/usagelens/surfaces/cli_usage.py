@@ -14,6 +14,7 @@ from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger
 from usagelens.query import UsageArgs
+from usagelens.report.rows import top_and_others
 from usagelens.service import usage as usage_answer
 from usagelens.surfaces.cli_store import DbOption, UrlOption
 from usagelens.surfaces.cli_sync import ScenarioKey, ScenarioSecret, ScenarioUrl
@@ -34,13 +35,58 @@ def _cell(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def _table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> Table:
+def _table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str]], note: Any = None) -> Table:
+    """The top rows and, when there are more, an "N others" row with their sums."""
     t = Table(title=title, title_justify="left")
     for _, header in cols:
         t.add_column(header, justify="right" if header in ("CU", "jobs", "count", "discount", "total") else "left")
-    for r in rows:
+    shown, others = top_and_others(rows, note)
+    for r in shown:
         t.add_row(*(_cell(r.get(k)) for k, _ in cols))
+    if others is not None:
+        t.add_row(f"{others['others']:,} others", *(_cell(others[k]) if k in others else "" for k, _ in cols[1:]))
     return t
+
+
+#: The tables printed: (answer key, title, (row key, column header) …).
+_TABLES: tuple[tuple[str, str, list[tuple[str, str]]], ...] = (
+    (
+        "consumption",
+        "Top consumers",
+        [
+            ("userId", "user"),
+            ("name", "name"),
+            ("isApiKey", "API key"),
+            ("value", "CU"),
+            ("discount", "discount"),
+            ("total", "total"),
+        ],
+    ),
+    (
+        "modelUsages",
+        "Top models",
+        [
+            ("modelId", "model"),
+            ("modelName", "name"),
+            ("totalCU", "CU"),
+            ("totalJobs", "jobs"),
+            ("totalApiKeyCU", "API-key CU"),
+        ],
+    ),
+    ("assetUsages", "Assets by kind", [("kind", "kind"), ("count", "count"), ("countApiKey", "API key")]),
+    ("usages", "Usage types", [("usageName", "type"), ("count", "count"), ("cu", "CU"), ("discount", "discount")]),
+    (
+        "activity",
+        "Activity",
+        [
+            ("time", "time"),
+            ("userId", "user"),
+            ("action", "action"),
+            ("creativeUnitsCost", "CU"),
+            ("modelId", "model"),
+        ],
+    ),
+)
 
 
 def _print(d: dict[str, Any]) -> None:
@@ -56,62 +102,9 @@ def _print(d: dict[str, Any]) -> None:
         f"{_cell(t['jobs'])} jobs · {_cell(t['assets'])} assets · {_cell(t['users'])} users · "
         f"{_cell(t['models'])} models"
     )
-    out.print(
-        _table(
-            "Top consumers",
-            d["consumption"],
-            [
-                ("userId", "user"),
-                ("name", "name"),
-                ("isApiKey", "API key"),
-                ("value", "CU"),
-                ("discount", "discount"),
-                ("total", "total"),
-            ],
-        )
-    )
-    out.print(
-        _table(
-            "Top models",
-            d["modelUsages"],
-            [
-                ("modelId", "model"),
-                ("modelName", "name"),
-                ("totalCU", "CU"),
-                ("totalJobs", "jobs"),
-                ("totalApiKeyCU", "API-key CU"),
-            ],
-        )
-    )
-    out.print(
-        _table(
-            "Assets by kind",
-            d["assetUsages"],
-            [("kind", "kind"), ("count", "count"), ("countApiKey", "API key")],
-        )
-    )
-    if "usages" in d:
-        out.print(
-            _table(
-                "Usage types",
-                d["usages"],
-                [("usageName", "type"), ("count", "count"), ("cu", "CU"), ("discount", "discount")],
-            )
-        )
-    if "activity" in d:
-        out.print(
-            _table(
-                "Activity",
-                d["activity"],
-                [
-                    ("time", "time"),
-                    ("userId", "user"),
-                    ("action", "action"),
-                    ("creativeUnitsCost", "CU"),
-                    ("modelId", "model"),
-                ],
-            )
-        )
+    for key, title, cols in _TABLES:
+        if key in d:
+            out.print(_table(title, d[key], cols, d["sections"].get(key)))
     for key in ("usages.daily", "modelUsages.daily", "nsfwUsages", "entities"):
         if key in d:
             out.print(f"[dim]{key}: {len(d[key])} rows (see --format json)[/]")

@@ -60,17 +60,18 @@ CallerProvider = Callable[[], Caller]
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 USAGE_DESCRIPTION = f"""View usage statistics (creative units, CU) for a date range.
-Default response is summarized (at most 3 KB whatever the activity volume): headline CU totals, \
-per-user consumption, per-model CU/jobs (sorted desc, with model names) and per-asset-kind counts. \
-Heavy sections are stubbed in `sections` with counts and the `include` value that expands them; \
-`_hint` names the most useful next call.
+Default response is summarized (~1–3 KB for a small team, whatever the activity volume): headline CU \
+totals, per-user consumption and per-model CU/jobs (complete lists, sorted desc, with names) and \
+per-asset-kind counts. Heavy sections are stubbed in `sections` with counts and the `include` value \
+that expands them; `_hint` names the most useful next call. An answer over its size ceiling says \
+`truncated: true` (dropped rows summed in `sections`).
 Args:
 - team_id, project_id, scope, project_ids, user_ids: who (team_id is needed when you see several teams)
 - start_date, end_date: inclusive ISO dates (default: the 31 days ending today); timezone: how days are cut
 - include: sections to expand: 'usages' (per usage type), 'usages.daily', 'modelUsages.daily' (per \
 day per model), 'nsfwUsages', 'activity' (raw events, {PAGE} a page, newest first; next page with \
-activity_offset), 'entities' (names of the ids above), 'consumption' / 'modelUsages' (complete lists)
-- response_format: 'json' (default) or 'markdown'
+activity_offset), 'entities' (names of the ids above)
+- response_format: 'json' (default) or 'markdown' (top 10 rows per table)
 Returns: {{scope, totals, consumption, modelUsages, assetUsages, sections, _hint}}; each include \
 value adds its section.
 Examples:

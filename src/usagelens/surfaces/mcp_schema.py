@@ -220,6 +220,7 @@ class UsageResult(_Open):
     activity: Rows | None = None
     activityPagination: _Pagination | None = None
     entities: dict[str, Rows] | None = None
+    truncated: bool | None = None
     sections: dict[str, dict[str, Any]]
     hint: str = Field(alias="_hint")
 
