@@ -24,7 +24,7 @@ from usagelens.errors import InvalidArgument
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 from usagelens.report.ceiling import ANSWER_DEFAULT, SUMMARY_DEFAULT
-from usagelens.report.jsonout import dumps
+from usagelens.report.jsonout import dumps, num, size_of
 from usagelens.service import usage
 
 NOW = datetime(2026, 5, 1, 12)
@@ -257,3 +257,20 @@ def test_any_ceiling_keeps_every_promise(demo_ledger, monkeypatch, limit, includ
     if "entities" in d:
         users = {c["userId"] for c in d["consumption"]} | {e["userId"] for e in d.get("activity", [])}
         assert {u["id"] for u in d["entities"]["users"]} == users
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.decimals(min_value=-(10**12), max_value=10**12, places=6).map(num)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None)
+@given(_json_values)
+def test_size_of_counts_exactly_the_bytes_dumps_writes(value):
+    assert size_of(value) == len(dumps(value).encode())

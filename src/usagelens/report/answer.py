@@ -16,7 +16,7 @@ from usagelens.report import expansions as ex
 from usagelens.report.ceiling import fit
 from usagelens.report.facts import Facts, Row
 from usagelens.report.hints import hint, narrowing
-from usagelens.report.jsonout import dumps
+from usagelens.report.jsonout import size_of
 from usagelens.report.rows import asset_rows, consumption_rows, model_rows, nsfw_rows, usage_rows
 from usagelens.report.summary import head, stubs
 
@@ -99,7 +99,7 @@ def _entity_bytes(resp: dict[str, Any], inputs: AnswerInputs):
     if inputs.found is None:
         return lambda name, row: 0
     shared = ex.activity_ids(resp.get("activity", []))
-    sizes = {k: {e["id"]: len(dumps(e).encode()) + 1 for e in v} for k, v in resp["entities"].items()}
+    sizes = {k: {e["id"]: size_of(e) + 1 for e in v} for k, v in resp["entities"].items()}
     owner = {"consumption": ("users", "userId"), "modelUsages": ("models", "modelId")}
 
     def entity_bytes(name: str, row: dict[str, Any]) -> int:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagelens.errors import InvalidArgument
-from usagelens.report.jsonout import dumps, num
+from usagelens.report.jsonout import dumps, num, size_of
 
 __all__ = ["ANSWER_DEFAULT", "CUTTABLE", "SUMMARY_DEFAULT", "Ceilings", "ceilings", "fit"]
 
@@ -78,23 +78,20 @@ def ceilings() -> Ceilings:
     )
 
 
-def _size(obj: Any) -> int:
-    return len(dumps(obj).encode())
-
-
 def remainder(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The numeric figures of ``rows`` summed per key (a series row: its points' figures).
 
-    Booleans, text and the ``offset`` of a page are not figures; the keys keep their first-seen
-    order, so the remainder reads like a row of the list it came from."""
+    Booleans and text are not figures; the keys keep their order in the first row, so the
+    remainder reads like a row of the list it came from. Rows of one list share their shape."""
+    items = [p for r in rows for p in r["points"]] if rows and "points" in rows[0] else rows
+    if not items:
+        return {}
     out: dict[str, Any] = {}
-    for row in rows:
-        for item in row.get("points", [row]):
-            for k, v in item.items():
-                if isinstance(v, bool) or not isinstance(v, int | Decimal):
-                    continue
-                out[k] = out.get(k, 0) + v
-    return {k: num(v) if isinstance(v, Decimal) else v for k, v in out.items()}
+    for k, v in items[0].items():
+        if isinstance(v, int | Decimal) and not isinstance(v, bool):
+            total = sum(item[k] for item in items)
+            out[k] = num(total) if isinstance(total, Decimal) else total
+    return out
 
 
 def _note(rows: list[dict[str, Any]], kept: int) -> dict[str, Any]:
@@ -133,7 +130,7 @@ class _Plan:
 
 def _plan(resp: dict[str, Any], entity_bytes: Callable[[str, dict[str, Any]], int]) -> _Plan:
     rows = {n: resp[n] for n in CUTTABLE if isinstance(resp.get(n), list) and resp[n]}
-    sizes = {n: [_size(r) + 1 for r in rs] for n, rs in rows.items()}
+    sizes = {n: [size_of(r) + 1 for r in rs] for n, rs in rows.items()}
     extra = {n: [entity_bytes(n, r) for r in rs] for n, rs in rows.items()}
     return _Plan(rows, sizes, extra, {n: len(rs) for n, rs in rows.items()}, {n: sum(s) for n, s in sizes.items()})
 

@@ -6,13 +6,15 @@ CU are ``Decimal`` end to end; ``dumps`` writes them as JSON numbers with their 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import simplejson
 
-__all__ = ["dumps", "instant", "num", "size"]
+__all__ = ["dumps", "instant", "num", "size", "size_of"]
 
 _ONE = Decimal(1)
 
@@ -42,3 +44,26 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
 def size(obj: Any) -> int:
     """Bytes of the compact UTF-8 JSON of ``obj``."""
     return len(dumps(obj).encode())
+
+
+@lru_cache(maxsize=4096)
+def _key_bytes(key: str) -> int:
+    return len(json.encoder.encode_basestring(key).encode()) + 1  # and its colon
+
+
+def size_of(obj: Any) -> int:
+    """``size(obj)`` computed without building the text: the same number, several times faster
+    for the flat rows of an answer (strings are escaped by the standard library's C encoder)."""
+    if isinstance(obj, str):
+        return len(json.encoder.encode_basestring(obj).encode())
+    if obj is None or obj is True:
+        return 4
+    if obj is False:
+        return 5
+    if isinstance(obj, int | Decimal):
+        return len(str(obj))
+    if isinstance(obj, dict):
+        return 1 + len(obj) + sum(_key_bytes(k) + size_of(v) for k, v in obj.items()) if obj else 2
+    if isinstance(obj, list | tuple):
+        return 1 + len(obj) + sum(size_of(v) for v in obj) if obj else 2
+    return size(obj)

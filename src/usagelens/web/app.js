@@ -13,13 +13,14 @@ import * as view from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const PANELS = ["p-usage-daily", "p-model-daily", "p-models", "p-consumers", "p-usages", "p-assets", "p-activity"];
-const DAILY_CHUNK = 31; // days per usages.daily call: keeps each answer under the API's 64 KiB cap
+const DAILY_CHUNK = 31; // days per usages.daily call: keeps each answer small, whatever the range
+const CHART_MODELS = 8; // lines in the per-model chart (the CSV has every model)
 const CSV_FIELDS = {
   models: ["modelId", "modelName", "totalCU", "totalJobs", "totalApiKeyCU", "totalDiscountCU", "totalApiKeyDiscountCU"],
   consumers: ["userId", "name", "isApiKey", "value", "discount", "total"],
   usages: ["usageName", "count", "cu", "discount", "apiKeyCount", "apiKeyCU"],
   assets: ["kind", "count", "countApiKey"],
-  activity: ["time", "userId", "projectId", "action", "creativeUnitsCost", "modelId", "jobId", "assetId", "isApiKey"],
+  activity: ["id", "time", "userId", "projectId", "action", "creativeUnitsCost", "modelId", "jobId", "assetId", "isApiKey"],
   "usage-daily": ["usageName", "time", "count", "cost", "discount", "apiKeyCost", "apiKeyDiscount"],
   "model-daily": ["modelId", "modelName", "time", "cost", "jobs", "discount", "apiKeyCost", "apiKeyDiscount"],
 };
@@ -98,8 +99,8 @@ async function load() {
   state.offset = 0;
   state.csv = {};
   for (const id of PANELS) view.busy(id, true);
-  const summary = get({ include: ["usages", "consumption"] });
-  const models = get({ include: ["modelUsages"] });
+  const summary = get({ include: ["usages"] });
+  const models = get({});
   const modelDaily = get({ include: ["modelUsages.daily"] });
   const daily = settled(
     Promise.all(chunks(f.start, f.end, DAILY_CHUNK).map(([s, e]) => get({ start_date: s, end_date: e, include: ["usages.daily"] }))),
@@ -184,11 +185,13 @@ function showModels(b, f) {
 function showModelDaily(b, days, f) {
   const list = b["modelUsages.daily"] || [];
   keep("model-daily", daily.longRows(list, (m) => ({ modelId: m.modelId, modelName: m.modelName })), f);
-  view.note("p-model-daily", view.cutNote(b.sections["modelUsages.daily"], "models"));
+  const cut = view.cutNote(b.sections["modelUsages.daily"], "models");
+  const top = list.length > CHART_MODELS ? `The ${CHART_MODELS} models with the most CU of ${list.length} (the CSV has every model).` : "";
+  view.note("p-model-daily", [top, cut].filter(Boolean).join(" "));
   const el = $("p-model-daily").querySelector(".chart");
   clearChart(el);
   if (!list.length) return view.panelMessage("p-model-daily", "No model was used in this range.");
-  drawChart(el, "lines", days, daily.series(list, days, f.tz, (m) => m.modelName || m.modelId));
+  drawChart(el, "lines", days, daily.series(list.slice(0, CHART_MODELS), days, f.tz, (m) => m.modelName || m.modelId));
 }
 
 function showUsageDaily(parts, s, days, f) {

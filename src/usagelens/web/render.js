@@ -43,7 +43,7 @@ export function panelMessage(id, text, kind = "info") {
 /** A note about a list the API cut (rank order, 64 KiB cap), in the API's own words. */
 export function cutNote(section, noun) {
   if (!section || section.shown == null || section.total == null || num(section.shown) >= num(section.total)) return "";
-  const why = section.reason ? `: ${section.reason}` : ".";
+  const why = section.reason ? `: ${section.reason}` : " (the answer passed its size ceiling; narrow the range or the project).";
   return `Showing ${exact(section.shown)} of ${exact(section.total)} ${noun}${why}`;
 }
 
