@@ -81,10 +81,11 @@ def test_filters_and_paging(sdk, demo_ledger):
 
 
 def test_hourly_granularity_and_dropped_zero_points(sdk):
-    r = sdk.usages.list(start_date="2026-04-10T00:00:00Z", end_date="2026-04-11T00:00:00Z", type=["usages"])
-    assert {u.granularity for u in r.usages} == {"1h"} and all(len(u.points) == 24 for u in r.usages)
+    # four days: 192 half hours are more than 150 points, 96 hours are not (CONTRACT §3)
+    r = sdk.usages.list(start_date="2026-04-10T00:00:00Z", end_date="2026-04-14T00:00:00Z", type=["usages"])
+    assert {u.granularity for u in r.usages} == {"1h"} and all(len(u.points) == 96 for u in r.usages)
     dropped = sdk.usages.list(
-        start_date="2026-04-10T00:00:00Z", end_date="2026-04-11T00:00:00Z", type=["usages"], drop_zero_points=True
+        start_date="2026-04-10T00:00:00Z", end_date="2026-04-14T00:00:00Z", type=["usages"], drop_zero_points=True
     )
     assert all(int(p.value) > 0 for u in dropped.usages for p in u.points)
 

@@ -20,11 +20,13 @@ from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
+from usagelens.ledger.series import SUB_HOUR
 from usagelens.model import WriteResult
 
 __all__ = [
     "DIMENSIONS",
     "FACT_MEASURES",
+    "PERS",
     "ActivityQuery",
     "Dim",
     "FactQuery",
@@ -36,14 +38,19 @@ Dim = Literal["project_id", "user_id", "model_id", "action", "asset_kind", "labe
 DIMENSIONS: tuple[str, ...] = ("project_id", "user_id", "model_id", "action", "asset_kind", "label", "day")
 BASE_MEASURES: tuple[str, ...] = ("events", "jobs", "assets", "cu", "discount")
 FACT_MEASURES: tuple[str, ...] = BASE_MEASURES + tuple(f"api_{m}" for m in BASE_MEASURES)
+#: The buckets of the ``day`` dimension (``FactQuery.per``): calendar days in the query's timezone,
+#: or UTC hours and parts of hours (named as Scenario names granularities, aligned on the hour).
+PERS: tuple[str, ...] = ("day", "hour", *SUB_HOUR)
 
 
 @dataclass(frozen=True)
 class FactQuery:
     """Sum the measures over ``[start, end)`` (naive UTC datetimes) for one team.
 
-    ``by`` lists the grouping dimensions; ``day`` groups by calendar day in ``timezone`` and
-    yields the day's first instant (naive UTC). ``project_ids`` / ``user_ids`` / ``model_ids``
+    ``by`` lists the grouping dimensions; ``day`` groups by the bucket ``per`` names and yields
+    the bucket's first instant (naive UTC): a calendar day in ``timezone`` (``"day"``), a UTC hour
+    (``"hour"``) or a part of one (``"30m"``, ``"15m"``, ``"5m"``, ``"1m"``: read from raw events,
+    the rollups' finest grain being the hour). ``project_ids`` / ``user_ids`` / ``model_ids``
     filter when set.
     """
 
@@ -55,7 +62,11 @@ class FactQuery:
     user_ids: tuple[str, ...] | None = None
     timezone: str = "UTC"
     model_ids: tuple[str, ...] | None = None
-    per: str = "day"  # the ``day`` dimension's bucket: "day" (in ``timezone``) or "hour" (UTC)
+    per: str = "day"  # the ``day`` dimension's bucket, one of ``PERS``
+
+    def __post_init__(self) -> None:
+        if self.per not in PERS:
+            raise ValueError(f"FactQuery.per: {self.per!r} is not a bucket; use one of {', '.join(PERS)}")
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,13 @@ class Ledger(Protocol):
     def teams(self) -> list[dict[str, Any]]:
         """Every team with ``id``, ``name`` and ``projects`` (``id``, ``name``), sorted by id;
         each team's name and project names are that team's view."""
+        ...
+
+    def team_activity(self) -> dict[str, dict[str, Any]]:
+        """Per team id: ``users_count`` (distinct user ids of its events), ``created_at`` (its
+        first event, naive UTC) and ``projects`` (project id -> the same two, for each project
+        with events). A team without events is absent; a value the store cannot know is None.
+        Kept apart from ``teams()``, which every query reads: only team endpoints pay for it."""
         ...
 
     def stats(self) -> StoreStats:

@@ -34,7 +34,6 @@ from usagelens.model import CU_TYPE, EVENT_SCHEMA, WriteResult
 
 __all__ = ["DuckDBLedger"]
 
-_BUCKETS = pa.schema([("grain", pa.uint8()), ("bucket", pa.timestamp("us")), ("label", pa.timestamp("us"))])
 log = logging.getLogger("usagelens.ledger")
 _VERSIONS = itertools.count(1)
 _ACTIVITY_COLUMNS = (
@@ -229,6 +228,10 @@ class DuckDBLedger:
         """Every team with its projects, each in that team's view, sorted by id (kept in
         memory between writes)."""
         return self._entities.teams()
+
+    def team_activity(self) -> dict[str, dict[str, Any]]:
+        """Identities seen and first events per team and project; see ``Ledger.team_activity``."""
+        return self._entities.team_activity()
 
     def stats(self) -> StoreStats:
         """Counts of what the store holds."""

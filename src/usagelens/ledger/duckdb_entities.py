@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from usagelens.errors import Forbidden, InvalidArgument
 from usagelens.ledger.duckdb_sql import entity_key, entity_table_sql, quote
+from usagelens.ledger.duckdb_teams import team_activity
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS
 
 __all__ = ["SHARED", "EntityViews", "migrate_sql", "upsert_sql", "view_sql"]
@@ -91,7 +92,8 @@ def _check_owner(kind: str, batch: pa.Table, team: str) -> None:
 
 
 class EntityViews:
-    """Reads and writes of entities, with the small kinds and the team list kept in memory.
+    """Reads and writes of entities, with the small kinds, the team list and the teams' activity
+    kept in memory.
 
     ``rows(sql)`` runs a query on a fresh cursor; writes run on the caller's cursor (under the
     ledger's write lock). A reader that loaded a cache while a write committed never keeps it.
@@ -103,6 +105,7 @@ class EntityViews:
         self._generation = 0
         self._cache: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
         self._teams: list[dict[str, Any]] | None = None
+        self._activity: dict[str, dict[str, Any]] | None = None
 
     def upsert(self, cur: duckdb.DuckDBPyConnection, kind: str, batch: pa.Table, team: str | None) -> int:
         """Write ``team``'s view (None: the shared default) atomically; returns rows given."""
@@ -130,6 +133,7 @@ class EntityViews:
             self._generation += 1
             self._cache.clear()
             self._teams = None
+            self._activity = None
 
     def lookup(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
         """``team``'s view of the ids of ``kind`` that have a row, sorted by id. Teams and
@@ -182,3 +186,16 @@ class EntityViews:
             if generation == self._generation:
                 self._teams = teams
         return teams
+
+    def team_activity(self) -> dict[str, dict[str, Any]]:
+        """Identities seen and first events per team and project (``duckdb_teams``), kept in
+        memory until the next write."""
+        with self._lock:
+            hit, generation = self._activity, self._generation
+        if hit is not None:
+            return hit
+        activity = team_activity(self._rows)
+        with self._lock:
+            if generation == self._generation:
+                self._activity = activity
+        return activity

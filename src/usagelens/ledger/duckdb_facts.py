@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from usagelens.ledger.base import BASE_MEASURES, FACT_MEASURES, FactQuery
 from usagelens.ledger.duckdb_sql import EPOCH, RAW_MEASURES, TEAM_GRAINS, filters_sql, main_table, ts
 from usagelens.ledger.plan import GRAIN_CODES, Piece, Rollup, buckets
+from usagelens.ledger.series import GRANULARITIES, SUB_HOUR
 
 __all__ = ["fact_sql", "split_api"]
 
@@ -42,6 +43,9 @@ def _raw_part(q: FactQuery, dims: list[str], raw: list[Piece], params: dict, tab
     cols = [f"e.{d}" for d in dims] + ["e.is_api_key"]
     sums = ", ".join(f"{expr} AS {m}" for m, expr in RAW_MEASURES.items())
     src = "(SELECT *, unnest(nsfw) AS label FROM events) e" if "label" in dims else "events e"
+    if "day" in q.by and q.per in SUB_HOUR:  # one raw piece; DuckDB's buckets start on the hour
+        minutes = GRANULARITIES[q.per] // timedelta(minutes=1)
+        cols.insert(0, f"time_bucket(INTERVAL {minutes} MINUTE, e.time) AS day")
     inner_cuts = [p.start for p in raw[1:]] + [p.end for p in raw[:-1]]
     if len(raw) > _MAX_OR and all(_aligned(t) for t in inner_cuts):
         # every cut inside the window is a quarter hour: join each event's quarter to its day
@@ -62,7 +66,7 @@ def _raw_part(q: FactQuery, dims: list[str], raw: list[Piece], params: dict, tab
             f"AND e.time < {ts(raw[-1].end)} GROUP BY ALL"
         )
     ranges = " OR ".join(f"(e.time >= {ts(p.start)} AND e.time < {ts(p.end)})" for p in raw)
-    if "day" in q.by:
+    if "day" in q.by and q.per not in SUB_HOUR:
         cases = " ".join(f"WHEN e.time < {ts(p.end)} THEN {ts(p.label)}" for p in raw)
         cols.insert(0, f"CASE {cases} END AS day")
     return (

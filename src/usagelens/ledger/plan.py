@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from usagelens.ledger.series import SUB_HOUR, floor
+
 __all__ = [
     "GRAIN_CODES",
     "ROLLUPS",
@@ -131,10 +133,13 @@ def tile(
 
     With ``day_tz``, the window is first cut at each local midnight (``per="hour"``: at each
     hour) and every piece carries its bucket's first instant (for the first, partial bucket
-    the bucket's real start) as ``label``.
+    the bucket's real start) as ``label``. Buckets finer than an hour (``per`` in ``SUB_HOUR``)
+    fit no rollup: the window is one raw piece, bucketed by the backend.
     """
     if day_tz is None:
         return _tile_segment(start, end, grains, None)
+    if per in SUB_HOUR:
+        return [Piece(None, start, end, floor(start, per))] if start < end else []
     if per == "hour":  # hours start on the UTC hour in every whole-hour zone, and we say so
         cuts = [start, *_hour_starts(start, end), end]
         first_label = _floor(start, "hour")

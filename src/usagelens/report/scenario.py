@@ -1,18 +1,24 @@
 """Facts → Scenario's ``UsageListResponse`` (``GET /v1/usages``, scenario-sdk 2.4.0).
 
-Series are zero-filled over the window at one granularity chosen from its length
-(``granularity``): ``1h`` up to 48 hours, ``1d`` beyond. With ``drop_zero_points`` the
-all-zero points are removed and every series is kept (possibly with ``points: []``).
+Series are zero-filled over the window at one granularity chosen from its length (CONTRACT §3,
+``ledger.series``): the finest of ``1m 5m 15m 30m 1h 1d 7d`` giving at most 150 points, buckets
+aligned in UTC (weeks on Monday 00:00), the first bucket the one holding the window's start (so
+``last-hour`` gets 60 or 61 minute points, ``last-day`` 15-minute points, 31 days daily ones).
+Sub-hour points come from the ledger's raw-event buckets, hours and days from its rollups, weeks
+are summed from UTC days. With ``drop_zero_points`` the all-zero points are removed and every
+series is kept (possibly with ``points: []``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from usagelens.ledger.base import ActivityQuery, Ledger
+from usagelens.ledger import series
+from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, Ledger
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row, fact_query
 from usagelens.report.jsonout import instant, num
@@ -39,20 +45,23 @@ _JOB_STATUS = {"canceled", "failure", "finalizing", "in-progress", "pending", "q
 
 
 def granularity(start: datetime, end: datetime) -> str:
-    """``1h`` for windows up to 48 hours, else ``1d`` (Scenario's ``usages[].granularity``)."""
-    return "1h" if end - start <= timedelta(hours=48) else "1d"
+    """Scenario's ``usages[].granularity`` of a window (see the module docstring)."""
+    return series.granularity(start, end)
 
 
-def _buckets(q: UsageQuery, gran: str) -> list[datetime]:
-    step = timedelta(hours=1) if gran == "1h" else timedelta(days=1)
-    t = q.start.replace(minute=0, second=0, microsecond=0)
-    if gran == "1d":
-        t = t.replace(hour=0)
-    out = []
-    while t < q.end:
-        out.append(t)
-        t += step
-    return out
+#: The ledger's bucket (``FactQuery.per``) each granularity is read at (``7d``: days, summed here).
+_PER = {"1h": "hour", "1d": "day", "7d": "day"}
+
+
+def _weeks(rows: list[Row], key: str) -> list[Row]:
+    """Rows of UTC days summed into the ISO weeks holding them."""
+    out: dict[tuple, Row] = {}
+    for r in rows:
+        week = series.floor(r["day"], "7d")
+        acc = out.setdefault((week, r[key]), {"day": week, key: r[key], **{m: 0 for m in FACT_MEASURES}})
+        for m in FACT_MEASURES:
+            acc[m] += r[m]
+    return list(out.values())
 
 
 def _series(
@@ -184,12 +193,12 @@ def _entities(ledger: Ledger, body: dict[str, Any], team: str) -> dict[str, Any]
 def usage_list(ledger: Ledger, q: UsageQuery, sections: set[str], drop_zero: bool = False) -> dict[str, Any]:
     """The ``UsageListResponse`` body for ``q`` with the requested ``sections``."""
     gran = granularity(q.start, q.end)
-    per = "hour" if gran == "1h" else "day"
-    buckets = _buckets(q, gran)
+    buckets = series.buckets(q.start, q.end, gran)
 
     def daily(dim: str) -> list[Row]:
-        fq = fact_query(q, ("day", dim))
-        return ledger.facts(type(fq)(**{**fq.__dict__, "per": per, "timezone": "UTC"})).to_pylist()
+        fq = replace(fact_query(q, ("day", dim)), per=_PER.get(gran, gran), timezone="UTC")
+        rows = ledger.facts(fq).to_pylist()
+        return _weeks(rows, dim) if gran == "7d" else rows
 
     body: dict[str, Any] = {}
     if "usages" in sections:

@@ -4,6 +4,7 @@
 ``service.usage`` unchanged. Reads map onto Scenario's API:
 
 - ``teams()`` → ``GET /v1/teams`` (the SDK's ``teams.list()``), kept for a minute;
+  ``team_activity()`` → the same list's ``createdAt`` and ``context.usersCount``;
 - ``facts(q)`` → ``GET /v1/usages`` with only the sections ``q`` needs (``type``), the team,
   project and user filters and the exact window (``startDate``/``endDate``), split into requests
   of at most 120 days and added up exactly (see ``scenario_facts`` and ``scenario_plan``);
@@ -17,6 +18,7 @@ Writes are refused: copy an account into a local store with ``usagelens sync sce
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +36,7 @@ from usagelens.sources.scenario_client import ClientSettings, ScenarioClient
 from usagelens.sources.scenario_facts import fact_rows
 from usagelens.sources.scenario_fetch import Scope, SectionFetcher
 from usagelens.sources.scenario_pages import ActivityPager, events_of
-from usagelens.sources.scenario_plan import bucket_label, day_chunks
+from usagelens.sources.scenario_plan import bucket_label, day_chunks, parse_instant
 from usagelens.sources.scenario_rows import series_rows, table
 
 __all__ = ["ScenarioLedger", "open_scenario"]
@@ -61,6 +63,26 @@ def open_scenario(
     return ScenarioLedger(ScenarioClient(url, key, secret, settings=settings, strict=strict))
 
 
+def _created(item: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_instant(item.get("createdAt"))
+    except ValueError:
+        return None
+
+
+def _activity(team: dict[str, Any]) -> dict[str, Any]:
+    """``Ledger.team_activity``'s entry of one team of ``GET /v1/teams``."""
+    context = team.get("context") if isinstance(team.get("context"), dict) else {}
+    users = context.get("usersCount")
+    whole = isinstance(users, int | float) and not isinstance(users, bool) and math.isfinite(users) and users >= 0
+    projects = [p for p in team.get("projects") or [] if isinstance(p, dict) and isinstance(p.get("id"), str)]
+    return {
+        "users_count": int(users) if whole else None,
+        "created_at": _created(team),
+        "projects": {p["id"]: {"users_count": None, "created_at": _created(p)} for p in projects},
+    }
+
+
 class ScenarioLedger:
     """The read side of the ``Ledger`` protocol over a Scenario account (thread-safe)."""
 
@@ -80,6 +102,7 @@ class ScenarioLedger:
         self._fetcher = SectionFetcher(client, self.remember, ttl=ttl)
         self._pager = ActivityPager(client, self._fetcher, self.remember)
         self._teams: list[dict[str, Any]] | None = None
+        self._activity: dict[str, dict[str, Any]] = {}
         self._teams_at = 0.0
         self._teams_ttl = teams_ttl
 
@@ -104,9 +127,17 @@ class ScenarioLedger:
                 }
             )
         teams.sort(key=lambda t: t["id"])
+        activity = {t["id"]: _activity(t) for t in raw}
         with self._lock:
-            self._teams, self._teams_at = teams, time.monotonic()
+            self._teams, self._activity, self._teams_at = teams, activity, time.monotonic()
         return teams
+
+    def team_activity(self) -> dict[str, dict[str, Any]]:
+        """Scenario's own figures of each team (``createdAt``, ``context.usersCount``) and of its
+        projects (``createdAt``; Scenario counts users per team only, so None)."""
+        self.teams()
+        with self._lock:
+            return self._activity
 
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums over the window, from ``GET /v1/usages`` (see ``scenario_facts``)."""

@@ -1,14 +1,17 @@
 """How a window becomes ``GET /v1/usages`` requests, and how their points become days.
 
 Scenario answers at most 120 days per request and picks the series granularity from the
-window's length (hours up to 48 hours, UTC days beyond, in its own API and in ours). So:
+window's length (the finest of ``1m`` … ``7d`` giving at most 150 points, ``ledger.series``; in
+its own API and in ours). So:
 
 - sums over a window come from consecutive requests of at most 120 days, added up exactly;
 - daily buckets in UTC (or any zone whose days start at 00:00 UTC) come from the same requests;
 - daily buckets in a zone whose days start on a whole UTC hour (Europe/Paris, America/New_York,
-  …) come from requests of at most 48 hours, answered hour by hour;
+  …) and hourly buckets come from requests of at most 48 hours, answered in hours or finer;
 - daily buckets in other zones (Asia/Kolkata, Asia/Kathmandu, …) come from one request per
-  local day, cut exactly at local midnights.
+  local day, cut exactly at local midnights;
+- buckets finer than an hour (``30m`` … ``1m``) come from requests short enough to be answered at
+  that granularity (149 points of it: 37 hours 15 minutes for ``15m``, 149 minutes for ``1m``).
 
 Every point is checked to lie within one bucket (``label``) before it is counted: an upstream
 answering at a coarser granularity raises ``Unavailable`` instead of a wrong day.
@@ -22,6 +25,8 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from usagelens.errors import Unavailable
+from usagelens.ledger.series import GRANULARITIES, MAX_POINTS, MAX_WINDOW, SUB_HOUR, floor
+from usagelens.ledger.series import granularity as series_granularity
 
 __all__ = [
     "HOURLY_SPAN",
@@ -37,19 +42,11 @@ __all__ = [
 ]
 
 #: Scenario's longest window for one request with startDate/endDate.
-MAX_SPAN = timedelta(days=120)
-#: The longest window Scenario answers hour by hour.
+MAX_SPAN = MAX_WINDOW
+#: Requests for hourly buckets are at most this long: answered in points of an hour or less
+#: under Scenario's earlier rule (1h up to 48 hours) and under CONTRACT §3's (30m here).
 HOURLY_SPAN = timedelta(hours=48)
 _TICK = timedelta(microseconds=1)
-_STEPS = {
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "30m": timedelta(minutes=30),
-    "1h": timedelta(hours=1),
-    "1d": timedelta(days=1),
-    "7d": timedelta(days=7),
-}
 
 Chunk = tuple[datetime, datetime]
 
@@ -83,6 +80,8 @@ def local_midnights(start: datetime, end: datetime, zone: ZoneInfo) -> list[date
 
 def day_chunks(start: datetime, end: datetime, timezone: str, per: str = "day") -> list[Chunk]:
     """Requests whose points can be assigned to buckets exactly (see the module docstring)."""
+    if per in SUB_HOUR:
+        return split(start, end, (MAX_POINTS - 1) * GRANULARITIES[per])
     if per == "hour":
         return split(start, end, HOURLY_SPAN)
     mids = local_midnights(start, end, ZoneInfo(timezone))
@@ -95,7 +94,9 @@ def day_chunks(start: datetime, end: datetime, timezone: str, per: str = "day") 
 
 
 def bucket_label(timezone: str, per: str = "day") -> Callable[[datetime], datetime]:
-    """The bucket of an instant: its local day's first instant, or its UTC hour."""
+    """The bucket of an instant: its local day's first instant, its UTC hour or part of one."""
+    if per in SUB_HOUR:
+        return lambda t: floor(t, per)
     if per == "hour":
         return lambda t: t.replace(minute=0, second=0, microsecond=0)
     zone = ZoneInfo(timezone)
@@ -104,9 +105,9 @@ def bucket_label(timezone: str, per: str = "day") -> Callable[[datetime], dateti
 
 def granularity_step(granularity: object, chunk: Chunk) -> timedelta:
     """The length of a point: Scenario's ``granularity`` when given, else its documented rule."""
-    if isinstance(granularity, str) and granularity in _STEPS:
-        return _STEPS[granularity]
-    return _STEPS["1h"] if chunk[1] - chunk[0] <= HOURLY_SPAN else _STEPS["1d"]
+    if isinstance(granularity, str) and granularity in GRANULARITIES:
+        return GRANULARITIES[granularity]
+    return GRANULARITIES[series_granularity(*chunk)]
 
 
 def point_label(t: datetime, step: timedelta, chunk: Chunk, label: Callable[[datetime], datetime]) -> datetime:
@@ -116,7 +117,8 @@ def point_label(t: datetime, step: timedelta, chunk: Chunk, label: Callable[[dat
     if hi > lo and label(hi - _TICK) != first:
         raise Unavailable(
             f"Scenario answered with points of {step} from {lo.isoformat()}Z, which straddle two buckets; "
-            "daily figures in this timezone cannot be cut exactly (use UTC or a shorter window)"
+            "days in this timezone, hours or parts of hours cannot be cut exactly from them (ask for UTC days, "
+            "or a window Scenario answers more finely)"
         )
     return first
 

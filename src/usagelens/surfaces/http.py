@@ -27,7 +27,7 @@ from usagelens.errors import InvalidInput, TooManyRequests, UsageError
 from usagelens.ledger.base import Ledger
 from usagelens.query_parse import shown
 from usagelens.report.jsonout import dumps
-from usagelens.surfaces import http_docs, http_ingest, http_read
+from usagelens.surfaces import http_docs, http_ingest, http_read, http_teams
 from usagelens.surfaces.group_commit import GroupWriter
 from usagelens.surfaces.http_guard import LOGGED, Guard, is_loopback_name, max_body_bytes
 from usagelens.surfaces.mcp_http import MCP_PATH, build_mcp_endpoint
@@ -174,6 +174,7 @@ def create_app(
     app.state.service = Service(ledger, keys, require_keys)
     _install_errors(app)
     app.include_router(http_read.router)
+    app.include_router(http_teams.router)
     app.include_router(http_ingest.router)
     app.include_router(http_docs.router)
 

@@ -1,5 +1,5 @@
-"""Read endpoints: Scenario's ``GET /v1/usages`` and ``GET /v1/teams``, our ``GET /v1/usage``
-(the MCP tool's answer) and ``GET /v1/stats``."""
+"""Read endpoints: Scenario's ``GET /v1/usages``, our ``GET /v1/usage`` (the MCP tool's answer)
+and ``GET /v1/stats`` (the teams endpoints are in ``http_teams``)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import dataclasses
 import math
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from usagelens import query_parse
 from usagelens.errors import Forbidden, InvalidArgument, NotFound
+from usagelens.ledger.series import MAX_WINDOW
 from usagelens.query import UsageArgs, resolve
 from usagelens.query_parse import MAX_OFFSET, shown
-from usagelens.report.jsonout import dumps, instant
+from usagelens.report.jsonout import instant
 from usagelens.report.scenario import SECTIONS, usage_list
 from usagelens.service import usage as usage_answer
+from usagelens.surfaces.http_common import json_response, only, reader, service
 from usagelens.surfaces.http_docs import ERRORS, READ_ERRORS
 
 __all__ = ["router"]
@@ -32,10 +35,6 @@ _RANGES = {
     "last-thirty-one-days": timedelta(days=31),
 }
 _FALSY = {"false", "0", "no", "off"}
-
-
-def _json(body: Any) -> Response:
-    return Response(dumps(body), media_type="application/json")
 
 
 def _split(*values: str | list[str] | None) -> list[str] | None:
@@ -82,30 +81,26 @@ def _on_the_wire(e: InvalidArgument | NotFound) -> InvalidArgument | NotFound:
     return type(e)(_WIRE_NAMES.sub(lambda m: _WIRE[m.group(1)], e.message), field=field)
 
 
-def _service(request: Request) -> Any:
-    return request.app.state.service
-
-
-def _only(request: Request, names: tuple[str, ...]) -> None:
-    """Refuse a query parameter the endpoint does not take (a misspelled ``start=`` must not
-    silently answer the default window)."""
-    for given in request.query_params:
-        if given not in names:
-            accepted = f"use any of: {', '.join(names)}" if names else "it takes none"
-            raise InvalidArgument(
-                f"{shown(given)} is not a query parameter of {request.url.path}; {accepted}.", field=shown(given)
-            )
+def _within_limit(start_date: str, end_date: str) -> None:
+    """Scenario's limit on a custom window: ``startDate`` to ``endDate`` at most ``MAX_WINDOW``
+    (120 days) apart, a date-only ``endDate`` counting its whole day as everywhere in usagelens
+    (``2026-01-01`` to ``2026-04-30`` is exactly 120 days)."""
+    utc = query_parse.zone(None)
+    end = query_parse.instant("end_date", end_date, utc, True)  # in ``resolve``'s order: same errors
+    start = query_parse.instant("start_date", start_date, utc, False)
+    if end - start > MAX_WINDOW:
+        days = f"{(end - start) / timedelta(days=1):.2f}".rstrip("0").rstrip(".")
+        raise InvalidArgument(
+            f"start_date/end_date: {shown(start_date)} to {shown(end_date)} spans {days} days, and the maximum "
+            f"time range with custom start_date and end_date is {MAX_WINDOW.days} days (a date-only end_date "
+            f"includes its whole day); move them closer, or split the window into requests of at most "
+            f"{MAX_WINDOW.days} days.",
+            field="start_date",
+        )
 
 
 #: The query parameters of ``/v1/usage``: the ``usage`` arguments, as ``query.UsageArgs`` declares them.
 _USAGE_PARAMS = tuple(f.name for f in dataclasses.fields(UsageArgs))
-
-
-def _readable(request: Request) -> Any:
-    caller = _service(request).caller(request)
-    if not caller.can_read:
-        raise Forbidden("this key can only write events; use an analytics or project key to read usage")
-    return caller
 
 
 @router.get(
@@ -128,12 +123,13 @@ def usages(
     drop_zero_points: Annotated[str | None, Query(alias="dropZeroPoints")] = None,
 ) -> Response:
     """Usage of a window, in the shape Scenario's SDKs parse (`UsageListResponse`)."""
-    caller = _readable(request)
+    caller = reader(request)
     if (start_date is None) != (end_date is None):
         raise InvalidArgument(
             "startDate and endDate go together: pass both, or neither (then timeRange applies).",
             field="startDate" if start_date is None else "endDate",
         )
+    custom = (start_date, end_date) if start_date is not None and end_date is not None else None
     if start_date is None:
         span = _RANGES.get(time_range or "last-thirty-one-days")
         if span is None:
@@ -154,53 +150,15 @@ def usages(
         include=["activity"] if offset else [],
         activity_offset=offset or None,
     )
-    service = _service(request)
+    ledger = service(request).ledger
     try:
-        q = resolve(args, caller, service.ledger.teams())
+        if custom:
+            _within_limit(*custom)
+        q = resolve(args, caller, ledger.teams())
     except (InvalidArgument, NotFound) as e:
         raise _on_the_wire(e) from None
     drop = drop_zero_points is not None and drop_zero_points.lower() not in _FALSY
-    return _json(usage_list(service.ledger, q, wanted, drop))
-
-
-@router.get(
-    "/v1/teams", tags=["Scenario-compatible"], summary="Teams and their projects (Scenario's shape)", responses=ERRORS
-)
-def teams(request: Request) -> Response:
-    """The teams the key can see, each with its projects, as Scenario's `TeamListResponse`."""
-    _only(request, ())
-    caller = _readable(request)
-    service = _service(request)
-    keys = [k for k in service.ledger.api_keys() if k["revoked_at"] is None]
-    out = []
-    for t in caller.visible_teams(service.ledger.teams()):
-        created = t.get("created_at") or datetime(1970, 1, 1)
-        out.append(
-            {
-                "id": t["id"],
-                "name": t["name"] or t["id"],
-                "createdAt": instant(created),
-                "updatedAt": instant(created),
-                "plan": "enterprise",
-                "type": "shared",
-                "context": {
-                    "invitationsCount": 0,
-                    "keysCount": sum(k["team_id"] == t["id"] for k in keys),
-                    "userRole": "admin" if caller.kind == "local" else "key",
-                    "usersCount": 0,
-                },
-                "projects": [
-                    {
-                        "id": p["id"],
-                        "name": p["name"] or p["id"],
-                        "createdAt": instant(created),
-                        "updatedAt": instant(created),
-                    }
-                    for p in t["projects"]
-                ],
-            }
-        )
-    return _json({"teams": out})
+    return json_response(usage_list(ledger, q, wanted, drop))
 
 
 @router.get("/v1/usage", tags=["usagelens"], summary="The usage summary (the MCP tool's answer)", responses=READ_ERRORS)
@@ -220,8 +178,8 @@ def usage(
 ) -> Response:
     """The bounded summary of CONTRACT §2 (same arguments and JSON as the `usage` MCP tool);
     `Accept: text/markdown` (or `response_format=markdown`) answers Markdown."""
-    _only(request, _USAGE_PARAMS)
-    caller = _readable(request)
+    only(request, _USAGE_PARAMS)
+    caller = reader(request)
     if response_format is None and "text/markdown" in request.headers.get("accept", ""):
         response_format = "markdown"
     args = UsageArgs(
@@ -237,7 +195,7 @@ def usage(
         activity_offset=activity_offset,
         response_format=response_format,
     )
-    answer = usage_answer(_service(request).ledger, caller, args)
+    answer = usage_answer(service(request).ledger, caller, args)
     if answer.format == "markdown":
         return Response(answer.text, media_type="text/markdown; charset=utf-8")
     return Response(answer.text, media_type="application/json")
@@ -246,9 +204,9 @@ def usage(
 @router.get("/v1/stats", tags=["usagelens"], summary="What the store holds", responses=ERRORS)
 def stats(request: Request) -> Response:
     """Counts of the store (local access or any key of the store's owner)."""
-    _only(request, ())
-    caller = _readable(request)
+    only(request, ())
+    caller = reader(request)
     if caller.kind != "local":
         raise Forbidden("store statistics cover every team; they are only available without keys (local use)")
-    s = _service(request).ledger.stats()
-    return _json({k: (instant(v) if isinstance(v, datetime) else v) for k, v in s.__dict__.items()})
+    s = service(request).ledger.stats()
+    return json_response({k: (instant(v) if isinstance(v, datetime) else v) for k, v in s.__dict__.items()})
