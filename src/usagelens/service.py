@@ -16,7 +16,7 @@ from typing import Any
 
 from usagelens.auth import Caller
 from usagelens.errors import NotFound
-from usagelens.ledger.base import ActivityQuery, FactQuery, Ledger
+from usagelens.ledger.base import ActivityQuery, FactQuery, UsageReader
 from usagelens.query import PAGE, UsageArgs, UsageQuery, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.answer import AnswerInputs, build_answer
@@ -37,12 +37,12 @@ class Answer:
     format: str
 
 
-def _names(ledger: Ledger, kind: str, ids: list[str], team: str) -> dict[str, dict[str, Any]]:
+def _names(ledger: UsageReader, kind: str, ids: list[str], team: str) -> dict[str, dict[str, Any]]:
     """``team``'s names of ``ids`` (its own, else the shared default; CONTRACT §4)."""
     return {e["id"]: e for e in ledger.entities(kind, ids, team)} if ids else {}
 
 
-def _entity_rows(ledger: Ledger, ids: dict[str, set[str]], team: str, have: dict[str, dict[str, Any]]):
+def _entity_rows(ledger: UsageReader, ids: dict[str, set[str]], team: str, have: dict[str, dict[str, Any]]):
     """Entity rows of ``ids`` per kind, reusing the user and model names already fetched."""
     out = {}
     for kind, wanted in ids.items():
@@ -53,7 +53,7 @@ def _entity_rows(ledger: Ledger, ids: dict[str, set[str]], team: str, have: dict
     return out
 
 
-def _inputs(ledger: Ledger, q: UsageQuery) -> AnswerInputs:
+def _inputs(ledger: UsageReader, q: UsageQuery) -> AnswerInputs:
     """Everything the answer to ``q`` needs, read from the ledger up front."""
     facts = gather(ledger, q)
     page = None
@@ -78,25 +78,25 @@ def _inputs(ledger: Ledger, q: UsageQuery) -> AnswerInputs:
     return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found)
 
 
-def usage(ledger: Ledger, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
+def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
     """The ``usage`` tool: the complete summary plus requested expansions, under the ceiling of
     CONTRACT §2 (``report.ceiling``).
 
     Answers are cached per resolved query until the store's next write (when the ledger
-    exposes a ``version``); callers must treat ``Answer.data`` as read-only.
+    gives a ``cache_token``); callers must treat ``Answer.data`` as read-only.
     """
     q = resolve(args, caller, ledger.teams(), now)
     limits = ceilings()
-    version = getattr(ledger, "version", None)
-    key = (version, q, limits)
-    if version is not None:
+    token = ledger.cache_token()
+    key = (token, q, limits)
+    if token is not None:
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
             if hit is not None:
                 _CACHE.move_to_end(key)
                 return hit
     answer = _answer(ledger, q, limits)
-    if version is not None:
+    if token is not None:
         with _CACHE_LOCK:
             _CACHE[key] = answer
             while len(_CACHE) > CACHE_SIZE:
@@ -104,26 +104,26 @@ def usage(ledger: Ledger, caller: Caller, args: UsageArgs, now: datetime | None 
     return answer
 
 
-#: Answers kept (least recently used first out); a write changes the version in every key.
+#: Answers kept (least recently used first out); a write changes the cache token in every key.
 CACHE_SIZE = 512
 _CACHE: OrderedDict[tuple, Answer] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def _answer(ledger: Ledger, q: UsageQuery, limits: Ceilings) -> Answer:
+def _answer(ledger: UsageReader, q: UsageQuery, limits: Ceilings) -> Answer:
     expanded = bool(q.include)
     data, text = build_answer(_inputs(ledger, q), q, limits.limit(expanded), limits.variable(expanded))
     return Answer(data, render_usage(data) if q.response_format == "markdown" else text, q.response_format)
 
 
-def list_teams(ledger: Ledger, caller: Caller, response_format: str = "json") -> Answer:
+def list_teams(ledger: UsageReader, caller: Caller, response_format: str = "json") -> Answer:
     """The teams the caller can see, each with its projects."""
     teams = caller.visible_teams(ledger.teams())
     data = {"teams": [{"id": t["id"], "name": t["name"], "projects": t["projects"]} for t in teams]}
     return Answer(data, render_teams(data) if response_format == "markdown" else dumps(data), response_format)
 
 
-def _visible_team(ledger: Ledger, caller: Caller, team_id: str) -> dict[str, Any]:
+def _visible_team(ledger: UsageReader, caller: Caller, team_id: str) -> dict[str, Any]:
     teams = caller.visible_teams(ledger.teams())
     team = next((t for t in teams if t["id"] == team_id), None)
     if team is None:
@@ -132,7 +132,7 @@ def _visible_team(ledger: Ledger, caller: Caller, team_id: str) -> dict[str, Any
     return team
 
 
-def list_projects(ledger: Ledger, caller: Caller, team_id: str, response_format: str = "json") -> Answer:
+def list_projects(ledger: UsageReader, caller: Caller, team_id: str, response_format: str = "json") -> Answer:
     """The projects of one team the caller can see."""
     team = _visible_team(ledger, caller, team_id)
     data = {"teamId": team_id, "projects": team["projects"]}
@@ -141,7 +141,7 @@ def list_projects(ledger: Ledger, caller: Caller, team_id: str, response_format:
 
 
 def team_members(
-    ledger: Ledger, caller: Caller, team_id: str, response_format: str = "json", now: datetime | None = None
+    ledger: UsageReader, caller: Caller, team_id: str, response_format: str = "json", now: datetime | None = None
 ) -> Answer:
     """The identities seen in the events of one team the caller can see (all time; a project key:
     its project's), by id, with ``fullName`` and ``email`` as that team names them (CONTRACT §4)

@@ -75,8 +75,7 @@ def ingest_file(
     valid: list[pa.Table] = []
     done = 0
     # the store loads its id set while the file is validated (two cores, two jobs)
-    warm = getattr(ledger, "warm", None)
-    warming = threading.Thread(target=warm, daemon=True) if warm and kind == "events" else None
+    warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" else None
     if warming:
         warming.start()
     try:

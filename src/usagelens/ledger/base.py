@@ -1,4 +1,8 @@
-"""The ``Ledger`` protocol: what every storage backend (DuckDB, ClickHouse) provides.
+"""The ledger protocols: what every storage backend (DuckDB, ClickHouse) provides.
+
+``UsageReader`` (what answers read), ``UsageWriter`` (what ingest writes), ``ControlStore`` (keys,
+sync state) and ``Ledger``, all three plus ``stats``/``close``. Callers take the narrowest one;
+nothing probes a backend for optional methods: what a backend may do is declared here.
 
 The ledger stores raw usage events and entities, and answers *fact queries*: sums of the
 measures below over a UTC window, grouped by a few dimensions, filtered by project and user.
@@ -28,10 +32,13 @@ __all__ = [
     "FACT_MEASURES",
     "PERS",
     "ActivityQuery",
+    "ControlStore",
     "Dim",
     "FactQuery",
     "Ledger",
     "StoreStats",
+    "UsageReader",
+    "UsageWriter",
 ]
 
 Dim = Literal["project_id", "user_id", "model_id", "action", "asset_kind", "label", "day"]
@@ -102,27 +109,9 @@ class StoreStats:
     rollup_rows: dict[str, int] = field(default_factory=dict)
 
 
-class Ledger(Protocol):
-    """A usage store. Writes are atomic and idempotent; reads are exact."""
-
-    def write_events(self, batch: pa.Table) -> WriteResult:
-        """Store a validated batch (``model.EVENT_SCHEMA``) all or nothing.
-
-        An event whose ``(team_id, id)`` is already stored, or repeats earlier in the batch,
-        is skipped and counted in ``WriteResult.duplicates``.
-        """
-        ...
-
-    def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
-        """``write_events`` of several batches in one transaction, as if written in order."""
-        ...
-
-    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
-        """Insert or replace ``team``'s view of entities of ``kind`` (``model.ENTITY_SCHEMAS``);
-        returns rows. ``team`` None writes the shared default every team falls back to (local
-        use, the platform, sync); a team's rows change what that team sees and nothing else,
-        and a team may only write its own ``teams``/``projects`` rows (else ``Forbidden``)."""
-        ...
+class UsageReader(Protocol):
+    """What answers read: facts, activity pages, entity names, teams. Safe to call from several
+    threads at once; every read sees whole batches only (a write is visible all or not at all)."""
 
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums: one row per group, columns ``query.by`` then ``FACT_MEASURES``."""
@@ -151,9 +140,48 @@ class Ledger(Protocol):
         Kept apart from ``teams()``, which every query reads: only team endpoints pay for it."""
         ...
 
-    def stats(self) -> StoreStats:
-        """Counts of what the store holds."""
+    def cache_token(self) -> object | None:
+        """A value that changes whenever what this reader answers may have changed (a write of
+        this process or, for a shared store, of any); equal tokens mean equal answers, so
+        callers may cache answers under it. None: do not cache (the reader has its own rules)."""
         ...
+
+
+class UsageWriter(Protocol):
+    """What ingest writes. Each call is atomic (all of its rows or none) and, once it returns,
+    durable; calls from several threads are serialised by the writer."""
+
+    def write_events(self, batch: pa.Table) -> WriteResult:
+        """Store a validated batch (``model.EVENT_SCHEMA``) all or nothing.
+
+        An event whose ``(team_id, id)`` is already stored, or repeats earlier in the batch,
+        is skipped and counted in ``WriteResult.duplicates``.
+        """
+        ...
+
+    def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
+        """``write_events`` of several batches in one transaction, as if written in order."""
+        ...
+
+    def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
+        """Insert or replace ``team``'s view of entities of ``kind`` (``model.ENTITY_SCHEMAS``);
+        returns rows. ``team`` None writes the shared default every team falls back to (local
+        use, the platform, sync); a team's rows change what that team sees and nothing else,
+        and a team may only write its own ``teams``/``projects`` rows (else ``Forbidden``)."""
+        ...
+
+    def warm(self) -> None:
+        """Load ahead of a write what writing needs (e.g. the stored ids); may do nothing. Safe
+        to run in a thread beside the validation of the batch it prepares for."""
+        ...
+
+    def maintain(self) -> None:
+        """Bring derived data (rollups) to its compact form now; answers are exact either way."""
+        ...
+
+
+class ControlStore(Protocol):
+    """The store's own records: API keys and small values such as where a sync stopped."""
 
     def get_meta(self, key: str) -> str | None:
         """A small value stored under ``key`` (e.g. where a sync stopped), or None."""
@@ -180,6 +208,20 @@ class Ledger(Protocol):
         """Mark a key revoked; False when no live key has that id."""
         ...
 
+
+class Ledger(UsageReader, UsageWriter, ControlStore, Protocol):
+    """A usage store: reader, writer and control store in one, usable as a context manager."""
+
+    def stats(self) -> StoreStats:
+        """Counts of what the store holds."""
+        ...
+
     def close(self) -> None:
         """Release the store."""
+        ...
+
+    def __enter__(self) -> Ledger: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """``close()``."""
         ...

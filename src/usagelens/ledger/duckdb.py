@@ -164,6 +164,15 @@ class DuckDBLedger:
             finally:
                 cur.close()
 
+    def cache_token(self) -> int:
+        """This process's write version: it changes with every write through this ledger (the
+        file has one writer, so no other process changes what it answers)."""
+        return self.version
+
+    def maintain(self) -> None:
+        """``compact()`` (``UsageWriter.maintain``)."""
+        self.compact()
+
     def compact(self) -> None:
         """Merge every rollup row appended since the last compaction with its older twins."""
         with self._write_lock:

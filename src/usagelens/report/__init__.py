@@ -1,4 +1,4 @@
 """Shaping facts into answers: the bounded summary, expansions, Markdown, Scenario's wire format.
 
-Nothing here runs SQL: every figure comes from ``Ledger.facts`` / ``Ledger.activity``.
+Nothing here runs SQL: every figure comes from ``UsageReader.facts`` / ``UsageReader.activity``.
 """

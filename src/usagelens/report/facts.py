@@ -1,6 +1,6 @@
 """Gather, from the ledger, every figure one usage answer needs (and only those).
 
-Each figure is one ``Ledger.facts`` query over a narrow rollup. Per-identity and per-model
+Each figure is one ``UsageReader.facts`` query over a narrow rollup. Per-identity and per-model
 facts stay Arrow tables: a team may have 10,000 users, but an answer shows a few, so rows are
 sorted and cut in Arrow and only the shown ones become Python objects.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from usagelens.ledger.base import FACT_MEASURES, FactQuery, Ledger
+from usagelens.ledger.base import FACT_MEASURES, FactQuery, UsageReader
 from usagelens.query import UsageQuery
 
 __all__ = ["Facts", "Row", "fact_query", "gather", "sums", "top"]
@@ -101,7 +101,7 @@ def fact_query(
     )
 
 
-def gather(ledger: Ledger, q: UsageQuery) -> Facts:
+def gather(ledger: UsageReader, q: UsageQuery) -> Facts:
     """The figures every answer shows: totals, previous period, per type/kind/user/model/label.
 
     The five queries are independent; they run side by side (the database releases the GIL).

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from usagelens.ledger import series
-from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, Ledger
+from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, UsageReader
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row, fact_query
 from usagelens.report.jsonout import instant, num
@@ -161,7 +161,7 @@ def _activity(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _entities(ledger: Ledger, body: dict[str, Any], team: str) -> dict[str, Any]:
+def _entities(ledger: UsageReader, body: dict[str, Any], team: str) -> dict[str, Any]:
     """``team``'s names of the ids in ``body`` (CONTRACT §4: never another team's)."""
     users = {c["userId"] for c in body.get("consumption", [])} | {a["userId"] for a in body.get("activity", [])}
     models = {m["modelId"] for m in body.get("modelUsages", [])}
@@ -190,7 +190,7 @@ def _entities(ledger: Ledger, body: dict[str, Any], team: str) -> dict[str, Any]
     return {"users": out_users, "models": out_models, "jobs": out_jobs, "collections": [], "assets": []}
 
 
-def usage_list(ledger: Ledger, q: UsageQuery, sections: set[str], drop_zero: bool = False) -> dict[str, Any]:
+def usage_list(ledger: UsageReader, q: UsageQuery, sections: set[str], drop_zero: bool = False) -> dict[str, Any]:
     """The ``UsageListResponse`` body for ``q`` with the requested ``sections``."""
     gran = granularity(q.start, q.end)
     buckets = series.buckets(q.start, q.end, gran)

@@ -263,6 +263,17 @@ class ScenarioLedger:
         """Refused: the account is read-only here."""
         raise Forbidden(_READ_ONLY)
 
+    def cache_token(self) -> None:
+        """None: answers are not cached by the caller (this source keeps its own short-lived cache
+        of upstream pages, ``ttl``, since Scenario's account changes without telling us)."""
+        return None
+
+    def warm(self) -> None:
+        """Nothing to load: this source does not store events."""
+
+    def maintain(self) -> None:
+        """Nothing to maintain: this source keeps no derived data."""
+
     def close(self) -> None:
         """Release the connections and worker threads."""
         self._fetcher.close()

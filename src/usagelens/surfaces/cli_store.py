@@ -116,9 +116,7 @@ def load_demo(ledger: Ledger, spec: DemoSpec, progress=None) -> int:  # type: ig
         written += ledger.write_events(batch).written
         if progress:
             progress("writing", written, spec.events)
-    compact = getattr(ledger, "compact", None)
-    if compact:
-        compact()
+    ledger.maintain()
     return written
 
 

@@ -123,6 +123,12 @@ class RemoteLedger:
         """``GET /v1/stats``."""
         return json.loads(self._call("GET", "/v1/stats").text, parse_float=Decimal)
 
+    def warm(self) -> None:
+        """Nothing to load here: the server prepares its own writes."""
+
+    def maintain(self) -> None:
+        """Nothing to do here: the server compacts its rollups in the background."""
+
     def close(self) -> None:
         self._http.close()
 
