@@ -20,9 +20,9 @@ from bench.common import Row, Section, median_of, timed
 from usagelens.demo import DemoSpec, demo_events
 from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import ingest_file
-from usagelens.ledger import duckdb_sql
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.surfaces.cli_store import load_demo
+from usagelens.ledger.duckdb import sql as duckdb_sql
+from usagelens.surfaces.cli.store import load_demo
 
 NAME = "ingest"
 TITLE = "Ingest throughput (issue 2)"

@@ -19,7 +19,7 @@ from usagelens.demo import DemoSpec
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import INCLUDES, UsageArgs, resolve
 from usagelens.service import usage
-from usagelens.surfaces.cli_store import load_demo
+from usagelens.surfaces.cli.store import load_demo
 
 NAME = "report"
 TITLE = "The usage answer (issue 3)"

@@ -91,7 +91,7 @@ def make_store(path: str, keys: dict[str, tuple[str, str]] | None = None) -> dic
     from usagelens.auth import KeyStore
     from usagelens.demo import DemoSpec
     from usagelens.ledger.duckdb import DuckDBLedger
-    from usagelens.surfaces.cli_store import load_demo
+    from usagelens.surfaces.cli.store import load_demo
 
     led = DuckDBLedger(path)
     try:

@@ -22,7 +22,7 @@ from usagelens.auth import KeyStore
 from usagelens.demo import DemoSpec
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.sources import ClientSettings, ScenarioLedger, open_scenario
-from usagelens.surfaces.cli_store import load_demo
+from usagelens.surfaces.cli.store import load_demo
 from usagelens.surfaces.http import create_app
 
 #: Fast, bounded client settings for tests (no test waits on a real backoff).

@@ -19,7 +19,7 @@ from http_server import serving
 from usagelens.auth import KeyStore
 from usagelens.demo import DemoSpec
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.surfaces.cli_store import load_demo
+from usagelens.surfaces.cli.store import load_demo
 from usagelens.surfaces.http import create_app
 
 pytestmark = pytest.mark.skipif(

@@ -20,7 +20,7 @@ from usagelens.auth import KeyStore
 from usagelens.errors import InvalidArgument
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.surfaces.http import create_app
-from usagelens.surfaces.http_guard import DEFAULT_MAX_BODY, SECURITY_HEADERS, max_body_bytes
+from usagelens.surfaces.http.guard import DEFAULT_MAX_BODY, SECURITY_HEADERS, max_body_bytes
 
 LIMIT = 64 * 1024
 MCP_POST = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

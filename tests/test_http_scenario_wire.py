@@ -22,8 +22,8 @@ import scenario_sdk
 
 from scenario_wire import TEAM, Wire, exact_json, instant, serve
 from usagelens.auth import Caller
+from usagelens.jsonout import dumps
 from usagelens.query import UsageArgs, resolve
-from usagelens.report.jsonout import dumps
 from usagelens.report.scenario import usage_list
 
 STEPS = {

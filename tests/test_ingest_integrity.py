@@ -18,8 +18,8 @@ import pytest
 from http_server import serving
 from usagelens.auth import KeyStore
 from usagelens.errors import InvalidInput
+from usagelens.ingest.group_commit import GroupWriter
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.surfaces.group_commit import GroupWriter
 from usagelens.surfaces.http import create_app
 
 NDJSON = {"content-type": "application/x-ndjson"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from usagelens.ledger.keyset import KeySet
+from usagelens.ledger.duckdb.keyset import KeySet
 
 
 def test_membership_covers_the_base_and_recent_additions():

@@ -13,7 +13,7 @@ import duckdb
 
 from conftest import event, table
 from usagelens.ledger.duckdb import DuckDBLedger
-from usagelens.ledger.duckdb_write import COMPACT_AT
+from usagelens.ledger.duckdb.write import COMPACT_AT
 
 #: Events whose rollup rows exceed ``COMPACT_AT``, so the write starts a background compaction.
 EVENTS = 12_000

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from mcp_support import NOW, answers, free_port, make_store, text, wait_until
 from usagelens.auth import KeyStore
-from usagelens.surfaces.mcp_http import build_mcp_endpoint
+from usagelens.surfaces.mcp.http import build_mcp_endpoint
 
 pytestmark = pytest.mark.anyio
 MONTH = {"team_id": "team_5_0", "start_date": "2026-04-01", "end_date": "2026-04-30"}
@@ -148,7 +148,7 @@ def test_each_request_is_answered_for_its_own_key_even_on_a_shared_session(serve
 
 async def test_the_endpoint_mounts_in_a_parent_app_that_runs_its_lifespan(ledger):
     from usagelens.demo import DemoSpec
-    from usagelens.surfaces.cli_store import load_demo
+    from usagelens.surfaces.cli.store import load_demo
 
     load_demo(ledger, DemoSpec(seed=5, events=500, days=40, end=NOW.date()))
     keys = KeyStore(ledger)

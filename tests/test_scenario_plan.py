@@ -12,8 +12,9 @@ from scenario_upstream import Account, Fault, account
 from usagelens.errors import Forbidden, Unavailable
 from usagelens.ledger.base import FactQuery
 from usagelens.sources import ScenarioLedger
-from usagelens.sources.scenario_plan import MAX_SPAN, bucket_label, day_chunks, point_label, split
-from usagelens.sources.scenario_rows import series_rows
+from usagelens.sources.scenario import LiveAccountControl
+from usagelens.sources.scenario.plan import MAX_SPAN, bucket_label, day_chunks, point_label, split
+from usagelens.sources.scenario.rows import series_rows
 
 TEAM = "team_b_0"
 
@@ -102,7 +103,12 @@ def test_groupings_scenario_cannot_answer_are_refused(live, by, message):
         live.facts(FactQuery(TEAM, datetime(2026, 4, 1), datetime(2026, 4, 2), by=by))
 
 
-def test_writes_to_a_live_account_are_refused(live):
+def test_a_live_account_is_a_reader_and_its_control_store_refuses_changes(live):
+    assert not any(hasattr(live, m) for m in ("write_events", "upsert_entities", "put_key", "set_meta"))
+    assert live.cache_token() is None  # answers are not cached beside its own short-lived page cache
+    control = LiveAccountControl()
     with pytest.raises(Forbidden, match="usagelens sync scenario"):
-        live.set_meta("x", "y")
-    assert live.api_keys() == [] and live.get_meta("x") is None
+        control.set_meta("x", "y")
+    with pytest.raises(Forbidden, match="usagelens sync scenario"):
+        control.put_key({"key_id": "k"})
+    assert control.api_keys() == [] and control.get_meta("x") is None and control.keys_token() == ""

@@ -18,14 +18,14 @@ import pytest
 from scenario_upstream import Account, Fault, account, long_store
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument, NotFound, Unavailable
+from usagelens.jsonout import dumps
 from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import INCLUDES, UsageArgs
-from usagelens.report.jsonout import dumps
 from usagelens.service import usage
-from usagelens.sources import scenario_sync
-from usagelens.sources.scenario_activity import assign_ids, is_usage, to_event
-from usagelens.sources.scenario_sync import sync_scenario
+from usagelens.sources.scenario import sync as scenario_sync
+from usagelens.sources.scenario.activity import assign_ids, is_usage, to_event
+from usagelens.sources.scenario.sync import sync_scenario
 
 TEAM = "team_b_0"
 NOW = datetime(2026, 5, 1)
@@ -232,7 +232,7 @@ def test_the_sync_command_prints_counts_and_is_idempotent(tmp_path, upstream, de
 def test_a_terminal_gets_a_progress_bar(tmp_path, upstream, monkeypatch):
     from rich.console import Console
 
-    from usagelens.surfaces import cli_sync
+    from usagelens.surfaces.cli import sync as cli_sync
 
     screen, lines = io.StringIO(), io.StringIO()
     monkeypatch.setattr(cli_sync, "err", Console(file=screen, force_terminal=True, width=100))

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from conftest import event, table
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
+from usagelens.jsonout import dumps, num, size_of
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 from usagelens.report.ceiling import ANSWER_DEFAULT, SUMMARY_DEFAULT
-from usagelens.report.jsonout import dumps, num, size_of
 from usagelens.service import usage
 
 NOW = datetime(2026, 5, 1, 12)

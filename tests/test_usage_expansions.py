@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from usagelens.auth import Caller
+from usagelens.jsonout import dumps
 from usagelens.query import UsageArgs
-from usagelens.report.jsonout import dumps
 from usagelens.service import usage
 
 TEAM = "team_b_0"

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import event, table
 from usagelens.auth import Caller
+from usagelens.jsonout import dumps
 from usagelens.query import UsageArgs
-from usagelens.report.jsonout import dumps
 from usagelens.service import list_teams, usage
 
 HERE = Path(__file__).parent / "snapshots"

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from usagelens.errors import InvalidArgument, NotFound, TooManyRequests, Unauthorized
+from usagelens.ledger.base import ControlStore
 
 __all__ = ["KEY_KINDS", "Caller", "FailureLimiter", "KeyKind", "KeyStore", "NewKey"]
 
@@ -177,7 +178,7 @@ class KeyStore:
     what an unknown id costs (the store is never asked about a particular id).
     """
 
-    def __init__(self, ledger: Any, limiter: FailureLimiter | None = None) -> None:
+    def __init__(self, ledger: ControlStore, limiter: FailureLimiter | None = None) -> None:
         self._ledger = ledger
         self.limiter = limiter or FailureLimiter()
         self._token: str | None = None

@@ -16,13 +16,13 @@ from typing import Any
 
 from usagelens.auth import Caller
 from usagelens.errors import NotFound
+from usagelens.jsonout import dumps
 from usagelens.ledger.base import ActivityQuery, FactQuery, UsageReader
 from usagelens.query import PAGE, UsageArgs, UsageQuery, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.answer import AnswerInputs, build_answer
 from usagelens.report.ceiling import Ceilings, ceilings
 from usagelens.report.facts import fact_query, gather
-from usagelens.report.jsonout import dumps
 from usagelens.report.markdown import render_members, render_teams, render_usage
 
 __all__ = ["Answer", "list_projects", "list_teams", "team_members", "usage"]

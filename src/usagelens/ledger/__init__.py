@@ -1,18 +1,81 @@
-"""Storage backends behind the ``Ledger`` protocol, and the one place that picks one."""
+"""Storage backends behind the ledger protocols, and the one place that picks one.
+
+A store is named by a path or a URL (``--db`` / ``$USAGELENS_DB``): a bare path or
+``duckdb:///path`` is an embedded DuckDB file (``duckdb:///relative.duckdb``,
+``duckdb:////absolute/path.duckdb``, as SQLAlchemy spells file URLs; ``:memory:`` for a store that
+lives as long as the process). ``open_ledger`` is the only code that reads ``$USAGELENS_DB`` and
+the only code outside ``ledger/`` that knows a backend's class.
+"""
 
 from __future__ import annotations
 
 import os
 
-from usagelens.ledger.base import ActivityQuery, FactQuery, Ledger, StoreStats
+from usagelens.errors import InvalidArgument, Unavailable
+from usagelens.ledger.base import (
+    ActivityQuery,
+    ControlStore,
+    FactQuery,
+    Ledger,
+    StoreStats,
+    UsageReader,
+    UsageWriter,
+)
 
-__all__ = ["DEFAULT_DB", "ActivityQuery", "FactQuery", "Ledger", "StoreStats", "open_ledger"]
+__all__ = [
+    "DEFAULT_DB",
+    "ActivityQuery",
+    "ControlStore",
+    "FactQuery",
+    "Ledger",
+    "StoreStats",
+    "UsageReader",
+    "UsageWriter",
+    "open_ledger",
+    "store_location",
+    "store_path",
+]
 
 DEFAULT_DB = "usagelens.duckdb"
+_LATER = ("clickhouse://", "clickhouses://", "chdb://", "http://", "https://")
 
 
-def open_ledger(path: str | None = None, *, read_only: bool = False) -> Ledger:
-    """Open the store at ``path``, else ``$USAGELENS_DB``, else ``./usagelens.duckdb``."""
+def store_location(url: str | None = None) -> str:
+    """The store a command uses, as named: ``url``, else ``$USAGELENS_DB``, else the default file."""
+    return url or os.environ.get("USAGELENS_DB") or DEFAULT_DB
+
+
+def store_path(url: str | None = None) -> str:
+    """The DuckDB file (or ``:memory:``) a store name designates; one sentence for any other name."""
+    name = store_location(url)
+    if name.startswith("duckdb://"):
+        rest = name.removeprefix("duckdb://")
+        if not rest.startswith("/") or rest == "/":
+            raise InvalidArgument(
+                f"--db: '{name}' is not a DuckDB URL; use duckdb:///relative/path.duckdb, "
+                "duckdb:////absolute/path.duckdb or a plain path.",
+                field="db",
+            )
+        return rest[1:]
+    if name.startswith(_LATER):
+        raise InvalidArgument(
+            f"--db: '{name.split('://')[0]}://' stores are not available in this version; use a DuckDB file "
+            "(a path or duckdb:///path).",
+            field="db",
+        )
+    return name
+
+
+def open_ledger(url: str | None = None, *, read_only: bool = False, must_exist: bool = False) -> Ledger:
+    """Open the store named ``url`` (else ``$USAGELENS_DB``, else ``./usagelens.duckdb``).
+
+    ``must_exist``: refuse (``Unavailable``, naming the path) rather than create a new file."""
+    path = store_path(url)
+    if must_exist and path != ":memory:" and not os.path.exists(path):
+        raise Unavailable(
+            f"--db: the store {os.path.abspath(path)} does not exist; pass --db with the path of your "
+            "store (or set USAGELENS_DB), or create one with usagelens ingest or usagelens demo"
+        )
     from usagelens.ledger.duckdb import DuckDBLedger
 
-    return DuckDBLedger(path or os.environ.get("USAGELENS_DB") or DEFAULT_DB, read_only=read_only)
+    return DuckDBLedger(path, read_only=read_only)

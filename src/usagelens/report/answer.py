@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from usagelens.jsonout import size_of
 from usagelens.query import UsageQuery
 from usagelens.report import expansions as ex
 from usagelens.report.ceiling import fit
 from usagelens.report.facts import Facts, Row
 from usagelens.report.hints import hint, narrowing
-from usagelens.report.jsonout import size_of
 from usagelens.report.rows import asset_rows, consumption_rows, model_rows, nsfw_rows, usage_rows
 from usagelens.report.summary import head, stubs
 

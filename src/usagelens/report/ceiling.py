@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagelens.errors import InvalidArgument
-from usagelens.report.jsonout import dumps, num, size_of
+from usagelens.jsonout import dumps, num, size_of
 
 __all__ = ["ANSWER_DEFAULT", "CUTTABLE", "SUMMARY_DEFAULT", "Ceilings", "ceilings", "fit"]
 

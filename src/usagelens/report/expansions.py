@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from usagelens.jsonout import instant, num
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row
-from usagelens.report.jsonout import instant, num
 
 __all__ = ["ENTITY_KINDS", "activity", "activity_ids", "entities", "model_daily", "referenced", "usage_daily"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from usagelens.jsonout import num
 from usagelens.report.ceiling import remainder
 from usagelens.report.facts import Row
-from usagelens.report.jsonout import num
 
 __all__ = [
     "NAME_MAX",

@@ -17,11 +17,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from usagelens.jsonout import instant, num
 from usagelens.ledger import series
 from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, UsageReader
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row, fact_query
-from usagelens.report.jsonout import instant, num
 
 __all__ = ["SECTIONS", "granularity", "usage_list"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from math import ceil
 from typing import Any
 
+from usagelens.jsonout import instant, num
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Facts
-from usagelens.report.jsonout import instant, num
 from usagelens.report.rows import change_pct, nsfw_rows
 
 __all__ = ["head", "stubs"]

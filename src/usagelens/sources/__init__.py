@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from usagelens.sources.scenario import ScenarioLedger, open_scenario
-from usagelens.sources.scenario_client import ClientSettings, ScenarioClient
+from usagelens.sources.scenario.client import ClientSettings, ScenarioClient
 
 __all__ = ["ClientSettings", "ScenarioClient", "ScenarioLedger", "open_scenario"]

@@ -1,0 +1,93 @@
+"""Opening and closing a DuckDB store: the connection, the schema version, safe release.
+
+Callers can rely on: ``connect`` turns a lock held by another process into one ``Unavailable``
+sentence naming it; ``check_schema`` upgrades a store of the previous schema version in place
+(one transaction) or refuses with a sentence saying what to do; ``Resources.release`` waits
+for a running background compaction before closing the connection (closing under it, or
+leaving it running at interpreter exit, aborted the process).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+import duckdb
+
+from usagelens.errors import Unavailable
+from usagelens.ledger.duckdb import sql as q
+from usagelens.ledger.duckdb.entities import migrate_sql
+from usagelens.model import ENTITY_KINDS
+
+__all__ = ["MIGRATES_FROM", "Resources", "check_schema", "connect"]
+
+log = logging.getLogger("usagelens.ledger")
+#: Stores of this schema version are upgraded in place when opened read-write.
+MIGRATES_FROM = "5"
+
+
+def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to the store at ``path``; ``Unavailable`` when it cannot be opened."""
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as e:
+        m = re.search(r"held in (\S+) \(PID (\d+)\)", str(e))
+        if m:
+            raise Unavailable(
+                f"the store {path} is in use by another process (PID {m.group(2)}, "
+                f"{Path(m.group(1)).name}); stop it, or set USAGELENS_URL to talk to it"
+            ) from None
+        raise Unavailable(f"cannot open the store {path}: {e}") from None
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, location: str, read_only: bool) -> None:
+    """Accept a new or current store, upgrade a schema-5 one, refuse any other version."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "meta" not in tables:
+        return
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    found = rows[0][0] if rows else None
+    if found is None or found == q.SCHEMA_VERSION:
+        return
+    if found == MIGRATES_FROM and not read_only:
+        _migrate(con, location)
+        return
+    fix = (
+        "open it once without read-only to upgrade it"
+        if found == MIGRATES_FROM
+        else "export its events and ingest them into a new store"
+    )
+    raise Unavailable(
+        f"the store {location} has schema version {found}, this usagelens needs {q.SCHEMA_VERSION}; {fix}"
+    )
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, location: str) -> None:
+    """Schema 5 → 6: entities gain an owner; every stored name becomes the shared default."""
+    con.execute("BEGIN")
+    try:
+        for kind in ENTITY_KINDS:
+            for stmt in migrate_sql(kind):
+                con.execute(stmt)
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [q.SCHEMA_VERSION])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    log.info("upgraded %s to schema version %s (per-team entities)", location, q.SCHEMA_VERSION)
+
+
+class Resources:
+    """What a ledger must release, held apart from it so that a finalizer can reach it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.compaction: threading.Thread | None = None
+
+    def release(self) -> None:
+        """Wait for a running compaction, then close the connection (called once)."""
+        if self.compaction is not None:
+            self.compaction.join()
+        self.con.close()

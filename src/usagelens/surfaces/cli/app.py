@@ -1,0 +1,56 @@
+"""The ``usagelens`` command line: a thin client of the library (Typer + Rich).
+
+Every command is also a function of the library; this module only parses options, renders
+results and maps ``UsageError`` to one line on stderr and exit code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from usagelens.errors import InvalidInput, UsageError
+from usagelens.surfaces.cli import keys as cli_keys
+from usagelens.surfaces.cli import mcp as cli_mcp
+from usagelens.surfaces.cli import serve as cli_serve
+from usagelens.surfaces.cli import store as cli_store
+from usagelens.surfaces.cli import sync as cli_sync
+from usagelens.surfaces.cli import usage as cli_usage
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="usagelens",
+    help="A self-hosted usage ledger for generative-AI platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli_store.register(app)
+cli_usage.register(app)
+cli_keys.register(app)
+cli_mcp.register(app)
+cli_serve.register(app)
+cli_sync.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``usagelens`` script."""
+    try:
+        app(standalone_mode=True)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        if isinstance(e, InvalidInput):
+            for p in e.problems:
+                print(f"  {p}", file=sys.stderr)
+            if e.total > len(e.problems):
+                print(f"  … and {e.total - len(e.problems):,} more", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # a bug, not a usage error: still one line, never a traceback
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: internal error ({type(e).__name__}: {first}); please report it", file=sys.stderr)
+        sys.exit(1)

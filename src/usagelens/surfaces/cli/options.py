@@ -1,0 +1,46 @@
+"""The options several ``usagelens`` commands share: one declaration each, imported by every
+command that takes it (commands never import each other)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["DbOption", "ScenarioKey", "ScenarioSecret", "ScenarioUrl", "UrlOption"]
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="USAGELENS_URL",
+        help="Talk to a running usagelens serve at this URL (key in USAGELENS_KEY=key:secret).",
+    ),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="The store: a DuckDB file path or duckdb:///path (default $USAGELENS_DB, else ./usagelens.duckdb).",
+        show_default=False,
+    ),
+]
+ScenarioUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--scenario-url",
+        help="Scenario API base URL (default $SCENARIO_BASE_URL, else https://api.cloud.scenario.com/v1).",
+    ),
+]
+ScenarioKey = Annotated[
+    str | None,
+    typer.Option("--scenario-key", help="Scenario API key (default $SCENARIO_SDK_API_KEY).", show_default=False),
+]
+ScenarioSecret = Annotated[
+    str | None,
+    typer.Option(
+        "--scenario-secret",
+        help="Scenario API secret (default $SCENARIO_SDK_API_SECRET; prefer the variable).",
+        show_default=False,
+    ),
+]

@@ -1,0 +1,212 @@
+"""Read endpoints: Scenario's ``GET /v1/usages``, our ``GET /v1/usage`` (the MCP tool's answer)
+and ``GET /v1/stats`` (the teams endpoints are in ``http_teams``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from usagelens import query_parse
+from usagelens.errors import Forbidden, InvalidArgument, NotFound
+from usagelens.jsonout import instant
+from usagelens.ledger.series import MAX_WINDOW
+from usagelens.query import UsageArgs, resolve
+from usagelens.query_parse import MAX_OFFSET, shown
+from usagelens.report.scenario import SECTIONS, usage_list
+from usagelens.service import usage as usage_answer
+from usagelens.surfaces.http.common import json_response, only, reader, service
+from usagelens.surfaces.http.docs import ERRORS, READ_ERRORS
+
+__all__ = ["router"]
+
+router = APIRouter()
+Str = Annotated[str | None, Query()]
+_RANGES = {
+    "last-hour": timedelta(hours=1),
+    "last-day": timedelta(days=1),
+    "last-three-days": timedelta(days=3),
+    "last-seven-days": timedelta(days=7),
+    "last-thirty-one-days": timedelta(days=31),
+}
+_FALSY = {"false", "0", "no", "off"}
+
+
+def _split(*values: str | list[str] | None) -> list[str] | None:
+    """Comma-separated and/or repeated values as one list (None when absent)."""
+    out: list[str] = []
+    for v in values:
+        for item in [v] if isinstance(v, str) else (v or []):
+            out += [p.strip() for p in item.split(",") if p.strip()]
+    return out or None
+
+
+def _wire_offset(raw: str | None) -> int:
+    """Scenario's ``activityOffset``: "If bad offset or empty, 0 will be returned" (text that is not
+    a finite number, or a negative one, reads as 0); a number past ``MAX_OFFSET`` is refused."""
+    try:
+        number = float(raw.strip()) if raw else 0.0
+    except ValueError:
+        return 0
+    if not math.isfinite(number) or number <= 0:
+        return 0
+    if number > MAX_OFFSET:
+        raise InvalidArgument(
+            f"activityOffset: '{shown(raw)}' is past the last page usagelens serves; use an offset from 0 to "
+            f"{MAX_OFFSET:,}, or narrow the window.",
+            field="activityOffset",
+        )
+    return int(number)
+
+
+#: The ``usage`` argument names as Scenario's wire spells them.
+_WIRE = {
+    "start_date": "startDate",
+    "end_date": "endDate",
+    "team_id": "teamId",
+    "project_ids": "projectIds",
+    "user_ids": "userIds",
+}
+_WIRE_NAMES = re.compile(r"\b(" + "|".join(_WIRE) + r")\b")
+
+
+def _on_the_wire(e: InvalidArgument | NotFound) -> InvalidArgument | NotFound:
+    """``e`` naming the parameters as ``/v1/usages`` takes them (``startDate``, not ``start_date``)."""
+    field = _WIRE.get(e.field or "", e.field)
+    return type(e)(_WIRE_NAMES.sub(lambda m: _WIRE[m.group(1)], e.message), field=field)
+
+
+def _within_limit(start_date: str, end_date: str) -> None:
+    """Scenario's limit on a custom window: ``startDate`` to ``endDate`` at most ``MAX_WINDOW``
+    (120 days) apart, a date-only ``endDate`` counting its whole day as everywhere in usagelens
+    (``2026-01-01`` to ``2026-04-30`` is exactly 120 days)."""
+    utc = query_parse.zone(None)
+    end = query_parse.instant("end_date", end_date, utc, True)  # in ``resolve``'s order: same errors
+    start = query_parse.instant("start_date", start_date, utc, False)
+    if end - start > MAX_WINDOW:
+        days = f"{(end - start) / timedelta(days=1):.2f}".rstrip("0").rstrip(".")
+        raise InvalidArgument(
+            f"start_date/end_date: {shown(start_date)} to {shown(end_date)} spans {days} days, and the maximum "
+            f"time range with custom start_date and end_date is {MAX_WINDOW.days} days (a date-only end_date "
+            f"includes its whole day); move them closer, or split the window into requests of at most "
+            f"{MAX_WINDOW.days} days.",
+            field="start_date",
+        )
+
+
+#: The query parameters of ``/v1/usage``: the ``usage`` arguments, as ``query.UsageArgs`` declares them.
+_USAGE_PARAMS = tuple(f.name for f in dataclasses.fields(UsageArgs))
+
+
+@router.get(
+    "/v1/usages",
+    tags=["Scenario-compatible"],
+    summary="Usage data (Scenario's UsageListResponse)",
+    responses=READ_ERRORS,
+)
+def usages(
+    request: Request,
+    start_date: Annotated[str | None, Query(alias="startDate")] = None,
+    end_date: Annotated[str | None, Query(alias="endDate")] = None,
+    time_range: Annotated[str | None, Query(alias="timeRange")] = None,
+    type: Annotated[list[str] | None, Query()] = None,
+    project_ids: Annotated[str | None, Query(alias="projectIds")] = None,
+    user_ids: Annotated[str | None, Query(alias="userIds")] = None,
+    user_id: Annotated[str | None, Query(alias="userId")] = None,
+    team_id: Annotated[str | None, Query(alias="teamId")] = None,
+    activity_offset: Annotated[str | None, Query(alias="activityOffset")] = None,
+    drop_zero_points: Annotated[str | None, Query(alias="dropZeroPoints")] = None,
+) -> Response:
+    """Usage of a window, in the shape Scenario's SDKs parse (`UsageListResponse`)."""
+    caller = reader(request)
+    if (start_date is None) != (end_date is None):
+        raise InvalidArgument(
+            "startDate and endDate go together: pass both, or neither (then timeRange applies).",
+            field="startDate" if start_date is None else "endDate",
+        )
+    custom = (start_date, end_date) if start_date is not None and end_date is not None else None
+    if start_date is None:
+        span = _RANGES.get(time_range or "last-thirty-one-days")
+        if span is None:
+            raise InvalidArgument(
+                f"timeRange: '{shown(time_range or '')}' is not accepted; use one of {', '.join(_RANGES)}.",
+                field="timeRange",
+            )
+        now = datetime.now(UTC).replace(tzinfo=None)
+        start_date, end_date = instant(now - span), instant(now)
+    offset = _wire_offset(activity_offset)
+    wanted = {t for t in _split(type) or [] if t in SECTIONS} or set(SECTIONS)
+    args = UsageArgs(
+        team_id=team_id,
+        project_ids=_split(project_ids),
+        user_ids=_split(user_ids, user_id),
+        start_date=start_date,
+        end_date=end_date,
+        include=["activity"] if offset else [],
+        activity_offset=offset or None,
+    )
+    ledger = service(request).ledger
+    try:
+        if custom:
+            _within_limit(*custom)
+        q = resolve(args, caller, ledger.teams())
+    except (InvalidArgument, NotFound) as e:
+        raise _on_the_wire(e) from None
+    drop = drop_zero_points is not None and drop_zero_points.lower() not in _FALSY
+    return json_response(usage_list(ledger, q, wanted, drop))
+
+
+@router.get("/v1/usage", tags=["usagelens"], summary="The usage summary (the MCP tool's answer)", responses=READ_ERRORS)
+def usage(
+    request: Request,
+    team_id: Str = None,
+    project_id: Str = None,
+    scope: Str = None,
+    project_ids: Annotated[list[str] | None, Query()] = None,
+    user_ids: Annotated[list[str] | None, Query()] = None,
+    start_date: Str = None,
+    end_date: Str = None,
+    timezone: Str = None,
+    include: Annotated[list[str] | None, Query()] = None,
+    activity_offset: Annotated[int | None, Query()] = None,
+    response_format: Str = None,
+) -> Response:
+    """The bounded summary of CONTRACT §2 (same arguments and JSON as the `usage` MCP tool);
+    `Accept: text/markdown` (or `response_format=markdown`) answers Markdown."""
+    only(request, _USAGE_PARAMS)
+    caller = reader(request)
+    if response_format is None and "text/markdown" in request.headers.get("accept", ""):
+        response_format = "markdown"
+    args = UsageArgs(
+        team_id=team_id,
+        project_id=project_id,
+        scope=scope,
+        project_ids=_split(project_ids),
+        user_ids=_split(user_ids),
+        start_date=start_date,
+        end_date=end_date,
+        timezone=timezone,
+        include=_split(include) or [],
+        activity_offset=activity_offset,
+        response_format=response_format,
+    )
+    answer = usage_answer(service(request).ledger, caller, args)
+    if answer.format == "markdown":
+        return Response(answer.text, media_type="text/markdown; charset=utf-8")
+    return Response(answer.text, media_type="application/json")
+
+
+@router.get("/v1/stats", tags=["usagelens"], summary="What the store holds", responses=ERRORS)
+def stats(request: Request) -> Response:
+    """Counts of the store (local access or any key of the store's owner)."""
+    only(request, ())
+    caller = reader(request)
+    if caller.kind != "local":
+        raise Forbidden("store statistics cover every team; they are only available without keys (local use)")
+    s = service(request).ledger.stats()
+    return json_response({k: (instant(v) if isinstance(v, datetime) else v) for k, v in s.__dict__.items()})

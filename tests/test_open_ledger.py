@@ -1,0 +1,52 @@
+"""``open_ledger``: the one place a store name becomes a backend (CONTRACT: a path or a URL)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+
+from conftest import event, table
+from usagelens.errors import InvalidArgument, Unavailable
+from usagelens.ledger import DEFAULT_DB, open_ledger, store_location, store_path
+
+
+def test_a_bare_path_and_a_duckdb_url_open_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open_ledger("plain.duckdb") as led:
+        led.write_events(table([event(1, datetime(2026, 4, 1))]))
+    with open_ledger("duckdb:///plain.duckdb", read_only=True) as led:
+        assert led.stats().events == 1
+    absolute = tmp_path / "abs.duckdb"
+    with open_ledger(f"duckdb:///{absolute}") as led:
+        assert led.stats().events == 0
+    assert absolute.exists()
+
+
+def test_usagelens_db_is_read_only_when_no_name_is_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("USAGELENS_DB", raising=False)
+    assert store_location(None) == DEFAULT_DB
+    monkeypatch.setenv("USAGELENS_DB", f"duckdb:///{tmp_path}/env.duckdb")
+    assert store_path(None) == f"{tmp_path}/env.duckdb"
+    assert store_path("other.duckdb") == "other.duckdb"  # --db wins over the variable
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("duckdb://host/x.duckdb", "is not a DuckDB URL; use duckdb:///relative/path.duckdb"),
+        ("clickhouse://u:p@host:8123/usage", "'clickhouse://' stores are not available in this version"),
+        ("chdb:///data", "'chdb://' stores are not available in this version"),
+    ],
+)
+def test_other_names_get_one_sentence(name, message):
+    with pytest.raises(InvalidArgument, match=message):
+        open_ledger(name)
+
+
+def test_must_exist_refuses_to_create_a_store(tmp_path):
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(Unavailable, match=f"the store {missing} does not exist"):
+        open_ledger(str(missing), must_exist=True)
+    assert not os.path.exists(missing)
