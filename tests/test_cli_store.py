@@ -117,6 +117,7 @@ def test_a_store_held_by_another_process_names_its_pid(store_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
 
 
 def test_entities_are_ingested_with_the_entity_option(tmp_path, store_path):

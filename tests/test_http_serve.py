@@ -44,8 +44,9 @@ def _start(db: str, *extra: str) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.05)
         if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read())
+            raise RuntimeError(proc.communicate()[1])
     proc.kill()
+    proc.communicate()
     raise RuntimeError("usagelens serve did not start")
 
 
@@ -57,7 +58,7 @@ def test_acknowledged_events_survive_kill_9(store_path):
             assert httpx.post(url + "/v1/usage-events", json=events).json() == {"written": 200, "duplicates": 0}
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
     led = DuckDBLedger(store_path)  # the file opens again, with every acknowledged event
     assert led.stats().events == 1000
     assert str(led.stats().total_cu) == "1250.000000"
@@ -84,7 +85,7 @@ def test_the_cli_talks_to_a_running_server(store_path, tmp_path):
         assert direct.returncode == 2 and f"(PID {proc.pid}" in direct.stderr
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # and close its pipes
 
 
 def test_a_public_address_needs_keys_or_insecure(store_path):
@@ -146,4 +147,4 @@ def test_mcp_is_served_at_slash_mcp_with_the_same_keys(store_path, tmp_path):
         assert data["scope"]["teamId"] == saved["team"] and data["totals"]["totalCU"] > 0
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # and close its pipes

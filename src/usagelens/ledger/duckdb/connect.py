@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -21,7 +23,7 @@ from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.entities import migrate_sql
 from usagelens.model import ENTITY_KINDS
 
-__all__ = ["MIGRATES_FROM", "Resources", "check_schema", "connect"]
+__all__ = ["MIGRATES_FROM", "Resources", "change_keys", "check_schema", "connect", "dicts"]
 
 log = logging.getLogger("usagelens.ledger")
 #: Stores of this schema version are upgraded in place when opened read-write.
@@ -91,3 +93,34 @@ class Resources:
         if self.compaction is not None:
             self.compaction.join()
         self.con.close()
+
+
+def dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts keyed by column name (on a cursor of its own)."""
+    cur = con.cursor()
+    try:
+        res = cur.execute(sql, params)
+        names = [d[0] for d in res.description]
+        return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+    finally:
+        cur.close()
+
+
+def change_keys(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> int:
+    """Run one change of the keys table with a fresh ``keys_token``, in one transaction; the rows
+    changed. The caller holds the write lock."""
+    cur = con.cursor()
+    try:
+        cur.execute("BEGIN")
+        (n,) = cur.execute(sql, params).fetchall()[0]
+        cur.execute(
+            "INSERT INTO meta VALUES ('keys_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [secrets.token_hex(16)],
+        )
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    finally:
+        cur.close()
+    return int(n)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import secrets
 import threading
 import warnings
 import weakref
@@ -25,7 +24,7 @@ import pyarrow.compute as pc
 from usagelens.ledger.base import ActivityQuery, FactQuery, StoreStats
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb import sql as q
-from usagelens.ledger.duckdb.connect import Resources, check_schema, connect
+from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts
 from usagelens.ledger.duckdb.entities import EntityViews
 from usagelens.ledger.duckdb.rollups import choose_rollup
 from usagelens.ledger.duckdb.stats import read_stats
@@ -284,32 +283,11 @@ class DuckDBLedger:
         return self._key_change(sql, [when, key_id]) > 0
 
     def _key_change(self, sql: str, params: list[Any]) -> int:
-        """Run one change of the keys table with a fresh ``keys_token``, atomically; rows changed."""
         with self._write_lock:
-            cur = self._con.cursor()
-            try:
-                cur.execute("BEGIN")
-                (n,) = cur.execute(sql, params).fetchall()[0]
-                cur.execute(
-                    "INSERT INTO meta VALUES ('keys_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [secrets.token_hex(16)],
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-        return int(n)
+            return change_keys(self._con, sql, params)
 
     def _dicts(self, sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
-        cur = self._con.cursor()
-        try:
-            res = cur.execute(sql, params)
-            names = [d[0] for d in res.description]
-            return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
-        finally:
-            cur.close()
+        return dicts(self._con, sql, params)
 
     def close(self) -> None:
         """Wait for a running compaction, then close the file (a second call does nothing)."""
