@@ -234,8 +234,8 @@ class KeyStore:
         """
         record = self._record(key)
         live = record is not None and record["revoked_at"] is None
-        used = record if live else _NO_KEY
-        matches = hmac.compare_digest(_hash(used["salt"], secret), used["secret_hash"])
+        used: dict[str, Any] = record if live and record is not None else _NO_KEY
+        matches = hmac.compare_digest(_hash(str(used["salt"]), secret), str(used["secret_hash"]))
         if not (matches and live and record is not None):
             raise Unauthorized("the API key or secret is wrong, or the key was revoked")
         return Caller(kind=record["kind"], team_id=record["team_id"], project_id=record["project_id"], key_id=key)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from usagelens.errors import InvalidInput
 from usagelens.ingest.records import RecordValidator, refuse
+from usagelens.ledger.base import UsageWriter
 from usagelens.model import WriteResult
 
 __all__ = ["GroupWriter"]
@@ -46,7 +46,7 @@ class GroupWriter:
     #: At most this many events per group (ten 10,000-event requests).
     MAX_EVENTS = 100_000
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: UsageWriter) -> None:
         self._ledger = ledger
         self._validator = RecordValidator("events")
         self._pending: list[_Request] = []
@@ -66,7 +66,8 @@ class GroupWriter:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                group, size = [], 0
+                group: list[_Request] = []
+                size = 0
                 while self._pending and (not group or size + self._pending[0].lines <= self.MAX_EVENTS):
                     group.append(self._pending.pop(0))
                     size += group[-1].lines

@@ -19,7 +19,7 @@ import pyarrow as pa
 from usagelens.errors import InvalidInput, Problem
 from usagelens.ingest.readers import open_source
 from usagelens.ingest.validate import MAX_PROBLEMS, Validator
-from usagelens.ledger.base import Ledger
+from usagelens.ledger.base import UsageWriter
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
 
 __all__ = ["DEFAULT_FUTURE_TOLERANCE", "IngestReport", "Progress", "ingest_file"]
@@ -52,7 +52,7 @@ class IngestReport:
 
 
 def ingest_file(
-    ledger: Ledger,
+    ledger: UsageWriter,
     path: str,
     *,
     kind: str = "events",

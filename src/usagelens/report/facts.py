@@ -93,7 +93,7 @@ def fact_query(
         team_id=q.team_id,
         start=start or q.start,
         end=end or q.end,
-        by=by,  # type: ignore[arg-type]
+        by=by,
         project_ids=q.project_ids,
         user_ids=q.user_ids,
         timezone=q.timezone,

@@ -137,7 +137,7 @@ def fact_sql(q: FactQuery, rollup: Rollup | None, pieces: list[Piece], recent: b
     """
     params: dict[str, object] = {}
     tables: dict[str, pa.Table] = {}
-    dims = [d for d in q.by if d != "day"]
+    dims: list[str] = [d for d in q.by if d != "day"]
     rolled = [p for p in pieces if p.grain is not None]
     raw = [p for p in pieces if p.grain is None]
     parts = []

@@ -102,7 +102,8 @@ def to_event(
 
 
 def _fingerprint(entry: dict[str, Any], event: dict[str, Any]) -> str:
-    data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+    raw = entry.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     fields = [
         instant(event["time"]),
         event["project_id"],

@@ -71,12 +71,13 @@ def _created(item: dict[str, Any]) -> datetime | None:
 
 def _activity(team: dict[str, Any]) -> dict[str, Any]:
     """``Ledger.team_activity``'s entry of one team of ``GET /v1/teams``."""
-    context = team.get("context") if isinstance(team.get("context"), dict) else {}
+    raw = team.get("context")
+    context: dict[str, Any] = raw if isinstance(raw, dict) else {}
     users = context.get("usersCount")
     whole = isinstance(users, int | float) and not isinstance(users, bool) and math.isfinite(users) and users >= 0
     projects = [p for p in team.get("projects") or [] if isinstance(p, dict) and isinstance(p.get("id"), str)]
     return {
-        "users_count": int(users) if whole else None,
+        "users_count": int(users) if whole and users is not None else None,
         "created_at": _created(team),
         "projects": {p["id"]: {"users_count": None, "created_at": _created(p)} for p in projects},
     }

@@ -67,8 +67,8 @@ class ActivityPager:
                 skip = 0
         except ValueError as e:
             raise self._client.malformed("GET /v1/usages", str(e)) from None
-        for e in out:
-            e.pop("team_id", None)
+        for event in out:
+            event.pop("team_id", None)
         return out
 
     def pages(self, scope: Scope, chunk: Chunk, offset: int = 0) -> Iterator[tuple[list[Entry], Any]]:

@@ -68,7 +68,7 @@ def _local_midnight(t: datetime, zone: ZoneInfo) -> datetime:
 
 def local_midnights(start: datetime, end: datetime, zone: ZoneInfo) -> list[datetime]:
     """Starts of the local days of ``zone`` strictly inside ``(start, end)`` (naive UTC)."""
-    out = []
+    out: list[datetime] = []
     day = _local_midnight(start, zone)
     while True:
         day = _local_midnight(day + timedelta(hours=26), zone)  # the next local day, DST or not

@@ -20,17 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from usagelens.errors import InvalidArgument, NotFound
 from usagelens.jsonout import instant
-from usagelens.ledger.base import Ledger
+from usagelens.ledger.base import ControlStore, UsageWriter
 from usagelens.model import ENTITY_SCHEMAS, EVENT_SCHEMA
 from usagelens.sources.scenario import ScenarioLedger
 from usagelens.sources.scenario.activity import assign_ids, entity_rows, is_usage
 from usagelens.sources.scenario.plan import MAX_SPAN, parse_instant
+
+
+class SyncTarget(UsageWriter, ControlStore, Protocol):
+    """Where a sync writes: events and entities, and the state of where it stopped."""
+
 
 __all__ = ["META_PREFIX", "REREAD", "WINDOW_EVENTS", "SyncReport", "parse_bound", "sync_scenario"]
 
@@ -91,7 +96,7 @@ def parse_bound(text: str, option: str, end: bool = False) -> datetime:
         ) from None
 
 
-def _load_state(ledger: Ledger, team_id: str, since: datetime, end: datetime) -> _State:
+def _load_state(ledger: ControlStore, team_id: str, since: datetime, end: datetime) -> _State:
     """The stored covered interval and the ranges this run reads (newest data first)."""
     raw = ledger.get_meta(META_PREFIX + team_id)
     try:
@@ -110,7 +115,7 @@ def _load_state(ledger: Ledger, team_id: str, since: datetime, end: datetime) ->
     return _State(since, since, [(since, end, False)])
 
 
-def _save_state(ledger: Ledger, team_id: str, state: _State) -> None:
+def _save_state(ledger: ControlStore, team_id: str, state: _State) -> None:
     value = json.dumps({"from": instant(state.start), "until": instant(state.until)})
     ledger.set_meta(META_PREFIX + team_id, value)
 
@@ -156,13 +161,13 @@ def _choose(visible: list[dict[str, Any]], wanted: list[str] | None) -> list[dic
     return [t for t in visible if t["id"] in set(wanted)]
 
 
-def _upsert(ledger: Ledger, kind: str, rows: list[dict[str, Any]]) -> None:
+def _upsert(ledger: UsageWriter, kind: str, rows: list[dict[str, Any]]) -> None:
     if rows:
         ledger.upsert_entities(kind, pa.Table.from_pylist(rows, schema=ENTITY_SCHEMAS[kind]))
 
 
 def _sync_window(
-    ledger: Ledger, source: ScenarioLedger, team_id: str, w: _Window, tick: Callable[[int], None]
+    ledger: UsageWriter, source: ScenarioLedger, team_id: str, w: _Window, tick: Callable[[int], None]
 ) -> tuple[int, int, int]:
     """Read, map and write one window: (written, duplicates, skipped)."""
     entries: list[dict[str, Any]] = []
@@ -180,13 +185,13 @@ def _sync_window(
     assign_ids(entries, events)
     keep = [e for entry, e in zip(entries, events, strict=True) if is_usage(entry) and w.start <= e["time"] < w.end]
     result = ledger.write_events(pa.Table.from_pylist(keep, schema=EVENT_SCHEMA))
-    for kind, rows in entities.items():
-        _upsert(ledger, kind, list(rows.values()))
+    for kind, by_id in entities.items():
+        _upsert(ledger, kind, list(by_id.values()))
     return result.written, result.duplicates, len(entries) - len(keep)
 
 
 def sync_scenario(
-    ledger: Ledger,
+    ledger: SyncTarget,
     source: ScenarioLedger,
     since: datetime,
     until: datetime | None = None,

@@ -123,6 +123,11 @@ class RemoteLedger:
         """``GET /v1/stats``."""
         return json.loads(self._call("GET", "/v1/stats").text, parse_float=Decimal)
 
+    def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
+        """Each batch in its own request, in order: through a server, a batch (a request) is the
+        unit written all or nothing (``ingest_file`` writes one batch per file)."""
+        return [self.write_events(b) for b in batches]
+
     def warm(self) -> None:
         """Nothing to load here: the server prepares its own writes."""
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from usagelens.errors import InvalidArgument
 from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
-from usagelens.ledger.base import Ledger, StoreStats
+from usagelens.ledger.base import StoreStats, UsageWriter
 from usagelens.surfaces.cli.options import DbOption, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 
@@ -97,7 +97,7 @@ def ingest(
     out.print(report.summary(), highlight=False)
 
 
-def load_demo(ledger: Ledger, spec: DemoSpec, progress=None) -> int:  # type: ignore[no-untyped-def]
+def load_demo(ledger: UsageWriter, spec: DemoSpec, progress: Callable[[str, int, int], None] | None = None) -> int:
     """Write the demo workload's entities and events into ``ledger``; returns events written."""
     for kind, table in demo_entities(spec).items():
         ledger.upsert_entities(kind, table)
@@ -176,9 +176,10 @@ def stats(
             data = remote.stats()
         finally:
             remote.close()
-        s = StoreStats(
-            **{k: (datetime.fromisoformat(v[:-1]) if k.endswith("_event") and v else v) for k, v in data.items()}
-        )
+        fields: dict[str, Any] = {
+            k: (datetime.fromisoformat(v[:-1]) if k.endswith("_event") and v else v) for k, v in data.items()
+        }
+        s = StoreStats(**fields)
     else:
         ledger = open_ledger(db)
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -91,8 +91,8 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(UsageError)
     async def usage_error(_: Request, e: UsageError) -> Response:
         extra = None
-        if isinstance(e, InvalidInput) and getattr(e, "structured", None):
-            extra = {"problems": e.structured}  # type: ignore[attr-defined]
+        if isinstance(e, InvalidInput) and e.problems:
+            extra = {"problems": e.structured}
         headers = {"Retry-After": str(e.retry_after)} if isinstance(e, TooManyRequests) else None
         return error_response(STATUS.get(e.code, 400), e.code, e.message, e.field, extra, headers)
 
@@ -230,7 +230,7 @@ class _DashboardMount(Mount):
 
     API = ("/v1/", "/mcp", "/docs", "/redoc", "/openapi.json", "/healthz")
 
-    def matches(self, scope: Any) -> tuple[Match, dict[str, Any]]:
+    def matches(self, scope: Any) -> tuple[Match, MutableMapping[str, Any]]:
         if scope.get("type") == "http" and scope.get("path", "").startswith(self.API):
             return Match.NONE, {}
         return super().matches(scope)
