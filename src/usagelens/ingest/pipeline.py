@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from usagelens.errors import InvalidInput, Problem
-from usagelens.ingest.readers import open_source
+from usagelens.ingest.readers import Source, open_source
 from usagelens.ingest.validate import MAX_PROBLEMS, Validator
 from usagelens.ledger.base import UsageWriter
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
@@ -61,7 +61,10 @@ def ingest_file(
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest events (or entities of ``kind``) from ``path``; see the module docstring."""
+    """Ingest events (or entities of ``kind``) from ``path``; see the module docstring.
+
+    Long because the file's life (open, validate beside the warming store, refuse or write)
+    reads best in one place; the steps themselves are ``_validate`` and ``_write``."""
     started = time.perf_counter()
     if kind != "events" and kind not in ENTITY_FIELDS:
         accepted = ", ".join(["events", *ENTITY_FIELDS])
@@ -72,26 +75,12 @@ def ingest_file(
     max_time = datetime.now(UTC).replace(tzinfo=None) + future_tolerance
     validator = Validator(source.name, fields, schema, source.columns, unit=source.unit, max_time=max_time)
     report = IngestReport(kind)
-    valid: list[pa.Table] = []
-    done = 0
     # the store loads its id set while the file is validated (two cores, two jobs)
     warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" else None
     if warming:
         warming.start()
     try:
-        for chunk in source.chunks:
-            room = MAX_PROBLEMS - len(report.problems)
-            if source.format == "jsonl":
-                checked = validator.check_jsonl(chunk, room)
-            else:
-                checked = validator.check(str(chunk.table), room)  # a relation DuckDB reads
-            report.read += checked.valid.num_rows + checked.invalid
-            report.rejected += checked.invalid
-            report.problems += checked.problems
-            valid.append(checked.valid)
-            done += chunk.size
-            if progress:
-                progress("reading", done, source.total or done)
+        valid = _validate(source, validator, report, progress)
     finally:
         validator.close()
         if warming:
@@ -105,7 +94,33 @@ def ingest_file(
             problems=report.problems,
             total=report.rejected,
         )
-    batch = pa.concat_tables(valid) if valid else schema.empty_table()
+    _write(ledger, kind, pa.concat_tables(valid) if valid else schema.empty_table(), report, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _validate(source: Source, validator: Validator, report: IngestReport, progress: Progress | None) -> list[pa.Table]:
+    """The valid rows of every chunk of ``source``; counts and the first problems go to ``report``."""
+    valid: list[pa.Table] = []
+    done = 0
+    for chunk in source.chunks:
+        room = MAX_PROBLEMS - len(report.problems)
+        if source.format == "jsonl":
+            checked = validator.check_jsonl(chunk, room)
+        else:
+            checked = validator.check(str(chunk.table), room)  # a relation DuckDB reads
+        report.read += checked.valid.num_rows + checked.invalid
+        report.rejected += checked.invalid
+        report.problems += checked.problems
+        valid.append(checked.valid)
+        done += chunk.size
+        if progress:
+            progress("reading", done, source.total or done)
+    return valid
+
+
+def _write(ledger: UsageWriter, kind: str, batch: pa.Table, report: IngestReport, progress: Progress | None) -> None:
+    """One atomic write of ``batch``; its counts go to ``report``."""
     if progress:
         progress("writing", 0, batch.num_rows)
     if kind == "events":
@@ -115,5 +130,3 @@ def ingest_file(
         report.written = ledger.upsert_entities(kind, batch)
     if progress:
         progress("writing", batch.num_rows, batch.num_rows)
-    report.seconds = time.perf_counter() - started
-    return report

@@ -84,7 +84,8 @@ def _rolled_part(
     tables: dict,
     recent: bool,
 ) -> str:
-    """Rollup rows of the buckets that tile the window.
+    """Rollup rows of the buckets that tile the window (long: one statement's text, built in
+    the order it reads).
 
     Literal bucket ranges per grain let zone maps skip everything else (rollups are stored
     sorted by kind, grain, team and bucket). Without a day dimension the ranges are the whole

@@ -25,7 +25,7 @@ __all__ = [
     "ts",
 ]
 
-#: 6: entity tables carry an ``owner`` (per-team views, ``ledger.duckdb_entities``).
+#: 6: entity tables carry an ``owner`` (per-team views, ``ledger.duckdb.entities``).
 SCHEMA_VERSION = "6"
 _CU = "DECIMAL(18,6)"
 _SUM = "DECIMAL(38,6)"

@@ -3,7 +3,7 @@
 Callers can rely on: writes are atomic (one transaction per call) and idempotent per
 ``(team_id, id)``; reads are exact (rollups are only used where their buckets tile the window,
 the rest comes from raw events); the object is safe to share between threads (one writer at a
-time, a cursor per read); entities are per-team views (``duckdb_entities``). Use it as a
+time, a cursor per read); entities are per-team views (``entities.py``). Use it as a
 context manager, or call ``close()``; a ledger left open is closed safely when it is garbage
 collected or the interpreter exits (a running background compaction is waited for first).
 """

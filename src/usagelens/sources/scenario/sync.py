@@ -3,7 +3,7 @@
 For each team of the account (``teams.list()``, or the ones asked for), the window from
 ``since`` to ``until`` (default now) is cut into windows of at most ``WINDOW_EVENTS`` usage events
 (counted from the ``usages`` series) and 120 days; each window's activity is read page by page
-(``activityOffset``), mapped onto CONTRACT §1 (``scenario_activity``) and written with one
+(``activityOffset``), mapped onto CONTRACT §1 (``activity.py``) and written with one
 ``write_events`` call, so it is stored all or nothing. The entities the pages reference follow,
 then the team's sync state in the ledger's ``meta`` (``scenario.sync.<team id>``: the covered
 interval). A failed sync leaves whole windows behind it and resumes where it stopped.
@@ -190,6 +190,38 @@ def _sync_window(
     return result.written, result.duplicates, len(entries) - len(keep)
 
 
+def _sync_team(
+    ledger: SyncTarget,
+    source: ScenarioLedger,
+    team_id: str,
+    state: _State,
+    windows: list[_Window],
+    report: SyncReport,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Copy one team's windows in order, saving where it stopped after each (resumable)."""
+
+    def tick(n: int) -> None:
+        report.read += n
+        if progress:
+            progress(team_id, report.read, max(total, report.read))
+
+    for w in windows:
+        written, duplicates, skipped = _sync_window(ledger, source, team_id, w, tick)
+        report.written += written
+        report.duplicates += duplicates
+        report.skipped += skipped
+        report.windows += 1
+        if w.backward:
+            state.start = min(state.start, w.start)
+        else:
+            state.until = max(state.until, w.end)
+        _save_state(ledger, team_id, state)
+    if not windows:
+        _save_state(ledger, team_id, state)
+
+
 def sync_scenario(
     ledger: SyncTarget,
     source: ScenarioLedger,
@@ -219,26 +251,7 @@ def sync_scenario(
         plans.append((t["id"], state, windows))
     report = SyncReport(teams=len(chosen))
     total = sum(w.expected for _, _, ws in plans for w in ws)
-
     for team_id, state, windows in plans:
-
-        def tick(n: int, team_id: str = team_id) -> None:
-            report.read += n
-            if progress:
-                progress(team_id, report.read, max(total, report.read))
-
-        for w in windows:
-            written, duplicates, skipped = _sync_window(ledger, source, team_id, w, tick)
-            report.written += written
-            report.duplicates += duplicates
-            report.skipped += skipped
-            report.windows += 1
-            if w.backward:
-                state.start = min(state.start, w.start)
-            else:
-                state.until = max(state.until, w.end)
-            _save_state(ledger, team_id, state)
-        if not windows:
-            _save_state(ledger, team_id, state)
+        _sync_team(ledger, source, team_id, state, windows, report, total, progress)
     report.seconds = time.monotonic() - clock
     return report

@@ -87,7 +87,9 @@ def mcp(
     scenario_key: ScenarioKey = None,
     scenario_secret: ScenarioSecret = None,
 ) -> None:
-    """Run the MCP server (usage, teams_list, projects_list, team_members_list) over stdio or --http."""
+    """Run the MCP server (usage, teams_list, projects_list, team_members_list) over stdio or --http.
+
+    Long because its signature declares the command's eleven options (Typer reads them from it)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="usagelens mcp: %(message)s")
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")

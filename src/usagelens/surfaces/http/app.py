@@ -134,6 +134,30 @@ class _GuardedApp(FastAPI):
         return Guard(super().build_middleware_stack(), **self.guard_options)
 
 
+def _healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _new_app(mcp: _Restartable) -> _GuardedApp:
+    """The bare app: its OpenAPI metadata, no built-in docs pages, and the MCP endpoint's lifespan
+    (a mounted app's lifespan is the parent's job)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp.lifespan():
+            yield
+
+    return _GuardedApp(
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        title="usagelens",
+        version="0.1.0",
+        description="Usage analytics for generative-AI platforms: Scenario-compatible `GET /v1/usages`, "
+        "the bounded usage summary, ingest, teams. Authenticate with HTTP Basic key:secret.",
+    )
+
+
 def create_app(
     ledger: Ledger,
     *,
@@ -148,27 +172,14 @@ def create_app(
     without, every request sees the whole store, and when ``host`` (the address served) is
     loopback only requests with a loopback ``Host`` are answered. Bodies over ``max_body`` bytes
     (default ``max_body_bytes()``) are refused with 413; browsers of other origins with 403
-    (``surfaces/http_guard.py``).
+    (``surfaces/http/guard.py``).
     """
     keys = keys or KeyStore(ledger)
     if require_keys is None:
         require_keys = any(k["revoked_at"] is None for k in ledger.api_keys())
     mcp = _Restartable(lambda: build_mcp_endpoint(ledger, keys, require_keys, host=host))
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with mcp.lifespan():  # a mounted app's lifespan is the parent's job
-            yield
-
-    app = _GuardedApp(
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        title="usagelens",
-        version="0.1.0",
-        description="Usage analytics for generative-AI platforms: Scenario-compatible `GET /v1/usages`, "
-        "the bounded usage summary, ingest, teams. Authenticate with HTTP Basic key:secret.",
-    )
+    app = _new_app(mcp)
     app.guard_options = {
         "max_body": max_body or max_body_bytes(),
         "loopback_hosts": not require_keys and is_loopback_name(host),
@@ -181,10 +192,7 @@ def create_app(
     app.include_router(http_ingest.router)
     app.include_router(http_docs.router)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     _mount_dashboard(app)  # last: it catches every other path
     return app

@@ -128,6 +128,10 @@ class Guard:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse, or pass on with a body limit and the security headers.
+
+        Long because the wrapped ``receive`` and ``send`` share one request's state; split
+        apart they would pass it around for no reader's benefit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
