@@ -22,6 +22,19 @@ def local_midnight(day: date, tz: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
 
 
+#: Minutes per bucket of the ``per`` values finer than a day.
+BUCKET_MINUTES = {"hour": 60, "30m": 30, "15m": 15, "5m": 5, "1m": 1}
+
+
+def bucket_start(t: datetime, per: str, tz: str = "UTC") -> datetime:
+    """The first instant (naive UTC) of the ``per`` bucket holding ``t``: a local day in ``tz``,
+    else a UTC hour or part of one, counted from the hour."""
+    if per == "day":
+        return local_day_start(t, tz)
+    minutes = BUCKET_MINUTES[per]
+    return t.replace(minute=t.minute - t.minute % minutes, second=0, microsecond=0)
+
+
 def facts(
     events: list[dict[str, Any]],
     team: str,
@@ -31,8 +44,14 @@ def facts(
     tz: str = "UTC",
     projects: tuple[str, ...] | None = None,
     users: tuple[str, ...] | None = None,
+    models: tuple[str, ...] | None = None,
+    per: str = "day",
 ) -> dict[tuple, dict[str, Any]]:
-    """Group key -> measures, exactly as CONTRACT/ledger define them."""
+    """Group key -> measures, exactly as CONTRACT/ledger define them.
+
+    The ``day`` dimension is the bucket ``per`` names: the local calendar day in ``tz``
+    (``"day"``), else the UTC hour or part of an hour holding the event (``"hour"``, ``"30m"``,
+    ``"15m"``, ``"5m"``, ``"1m"``), as its first instant (naive UTC)."""
     out: dict[tuple, dict[str, Any]] = defaultdict(
         lambda: {
             m: (Decimal(0) if m.endswith(("cu", "discount")) else 0)
@@ -57,12 +76,14 @@ def facts(
             continue
         if users is not None and e["user_id"] not in users:
             continue
+        if models is not None and e["model_id"] not in models:
+            continue
         labels = (e["nsfw"] or []) if "label" in by else [None]
         for label in labels:
             key = []
             for d in by:
                 if d == "day":
-                    key.append(local_day_start(e["time"], tz))
+                    key.append(bucket_start(e["time"], per, tz))
                 elif d == "label":
                     key.append(label)
                 else:

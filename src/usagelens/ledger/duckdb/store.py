@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from usagelens.ledger.base import ActivityQuery, FactQuery, StoreStats
+from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, FactQuery, StoreStats
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts
@@ -106,6 +106,8 @@ class DuckDBLedger:
         All or nothing for the group; each batch gets its own counts. Used by the HTTP ingest
         endpoint to write concurrent requests together.
         """
+        if not batches:
+            return []
         batches = [_with_defaults(b.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)) for b in batches]
         combined = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
         if combined.num_rows == 0:
@@ -213,7 +215,7 @@ class DuckDBLedger:
                 cur.register(name, table)
             rows = cur.execute(sql, params).to_arrow_table()
             keys = (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"]
-            return duckdb_facts.split_api(rows, keys)
+            return duckdb_facts.split_api(rows, keys).select([*query.by, *FACT_MEASURES])
         finally:
             cur.close()
 
