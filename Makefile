@@ -23,15 +23,17 @@ run: setup
 	$(BIN)/usagelens usage --team team_7_0
 	$(BIN)/usagelens serve --port $(PORT) --demo-key .usagelens-demo-key.json
 
-## Set up and run the whole suite (lint included).
+## Set up and run the whole suite (lint and type check included).
 test: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 ## The fuzz and property tests with many examples (the suite runs a quick profile; ~45 minutes at 2000).
 FUZZ_EXAMPLES ?= 2000

@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "CU_SCALE",
@@ -28,6 +29,7 @@ __all__ = [
     "FieldType",
     "WriteResult",
     "cu",
+    "with_defaults",
 ]
 
 #: CU are stored with 6 fractional digits (CONTRACT §1 asks for at least 4).
@@ -124,6 +126,18 @@ def _schema(fields: tuple[Field, ...]) -> pa.Schema:
 
 #: Columns of a validated event batch; ``time`` is a UTC instant without zone.
 EVENT_SCHEMA = _schema(EVENT_FIELDS)
+
+
+def with_defaults(batch: pa.Table) -> pa.Table:
+    """``batch`` (``EVENT_SCHEMA``) with CONTRACT §1's defaults: an absent CU, discount and API-key
+    flag are 0, 0 and false. Validation applies them, so no backend ever sees such a null."""
+    zero = pa.scalar(0, CU_TYPE)
+    for name, default in (("cu", zero), ("discount", zero), ("is_api_key", pa.scalar(False))):
+        col = batch[name]
+        if col.null_count:
+            batch = batch.set_column(batch.schema.get_field_index(name), name, pc.fill_null(col, default))
+    return batch
+
 
 ENTITY_FIELDS: dict[str, tuple[Field, ...]] = {
     "teams": (Field("id", "id", _S, True), Field("name", "name", _S)),

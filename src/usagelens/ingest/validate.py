@@ -20,7 +20,7 @@ from usagelens.errors import InvalidInput, Problem
 from usagelens.ingest.fields import ColumnTypeError, FieldSQL, field_sql, lit, problem
 from usagelens.ingest.lines import split_lines
 from usagelens.ingest.readers import Chunk
-from usagelens.model import Field, FieldType
+from usagelens.model import EVENT_SCHEMA, Field, FieldType, with_defaults
 
 __all__ = ["Checked", "Validator"]
 
@@ -207,7 +207,10 @@ class Validator:
             rows = out.filter(bad).slice(0, room).select(["_line", "_errs"]).to_pylist()
             problems = [Problem(r["_line"], e["field"], e["message"], self.unit) for r in rows for e in r["_errs"]]
             problems = problems[:room]
-        return Checked(valid.select(self.schema.names).cast(self.schema), invalid, problems, valid["_line"])
+        rows = valid.select(self.schema.names).cast(self.schema)
+        if self.schema == EVENT_SCHEMA:
+            rows = with_defaults(rows)
+        return Checked(rows, invalid, problems, valid["_line"])
 
     def close(self) -> None:
         """Release the engine."""

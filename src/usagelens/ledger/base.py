@@ -152,7 +152,8 @@ class UsageWriter(Protocol):
     durable; calls from several threads are serialised by the writer."""
 
     def write_events(self, batch: pa.Table) -> WriteResult:
-        """Store a validated batch (``model.EVENT_SCHEMA``) all or nothing.
+        """Store a validated batch (``model.EVENT_SCHEMA``, CONTRACT §1's defaults applied by
+        ``model.with_defaults``: no null CU, discount or API-key flag) all or nothing.
 
         An event whose ``(team_id, id)`` is already stored, or repeats earlier in the batch,
         is skipped and counted in ``WriteResult.duplicates``.

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, FactQuery, StoreStats
 from usagelens.ledger.duckdb import facts as duckdb_facts
@@ -30,7 +29,7 @@ from usagelens.ledger.duckdb.rollups import choose_rollup
 from usagelens.ledger.duckdb.stats import read_stats
 from usagelens.ledger.duckdb.write import Writer
 from usagelens.ledger.tiling import Piece, tile
-from usagelens.model import CU_TYPE, EVENT_SCHEMA, WriteResult
+from usagelens.model import EVENT_SCHEMA, WriteResult
 
 __all__ = ["DuckDBLedger"]
 
@@ -40,16 +39,6 @@ _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, collection_id, asset_kind, "
     "nsfw, is_api_key"
 )
-
-
-def _with_defaults(batch: pa.Table) -> pa.Table:
-    """Absent CU, discount and API-key flag mean 0, 0 and false (CONTRACT §1)."""
-    zero = pa.scalar(0, CU_TYPE)
-    for name, default in (("cu", zero), ("discount", zero), ("is_api_key", pa.scalar(False))):
-        col = batch[name]
-        if col.null_count:
-            batch = batch.set_column(batch.schema.get_field_index(name), name, pc.fill_null(col, default))
-    return batch
 
 
 class DuckDBLedger:
@@ -108,7 +97,7 @@ class DuckDBLedger:
         """
         if not batches:
             return []
-        batches = [_with_defaults(b.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)) for b in batches]
+        batches = [b.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA) for b in batches]
         combined = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
         if combined.num_rows == 0:
             return [WriteResult(0, 0) for _ in batches]

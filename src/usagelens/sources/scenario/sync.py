@@ -27,7 +27,7 @@ import pyarrow as pa
 from usagelens.errors import InvalidArgument, NotFound
 from usagelens.jsonout import instant
 from usagelens.ledger.base import ControlStore, UsageWriter
-from usagelens.model import ENTITY_SCHEMAS, EVENT_SCHEMA
+from usagelens.model import ENTITY_SCHEMAS, EVENT_SCHEMA, with_defaults
 from usagelens.sources.scenario import ScenarioLedger
 from usagelens.sources.scenario.activity import assign_ids, entity_rows, is_usage
 from usagelens.sources.scenario.plan import MAX_SPAN, parse_instant
@@ -184,7 +184,7 @@ def _sync_window(
         tick(len(page))
     assign_ids(entries, events)
     keep = [e for entry, e in zip(entries, events, strict=True) if is_usage(entry) and w.start <= e["time"] < w.end]
-    result = ledger.write_events(pa.Table.from_pylist(keep, schema=EVENT_SCHEMA))
+    result = ledger.write_events(with_defaults(pa.Table.from_pylist(keep, schema=EVENT_SCHEMA)))
     for kind, by_id in entities.items():
         _upsert(ledger, kind, list(by_id.values()))
     return result.written, result.duplicates, len(entries) - len(keep)
