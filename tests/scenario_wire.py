@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,10 +43,19 @@ class Wire:
     now: datetime  # when the recent events were stamped (naive UTC)
     creds: dict[str, tuple[str, str]]
     ledger: DuckDBLedger
+    clients: dict[str, Scenario] = field(default_factory=dict)
 
     def sdk(self, who: str = "analytics") -> Scenario:
-        key, secret = self.creds[who]
-        return Scenario(api_key=key, api_secret=secret, base_url=f"{self.url}/v1", _strict_response_validation=True)
+        """The strict SDK client of ``who``'s key (one per key, closed when the server stops)."""
+        if who not in self.clients:
+            key, secret = self.creds[who]
+            url = f"{self.url}/v1"
+            self.clients[who] = Scenario(api_key=key, api_secret=secret, base_url=url, _strict_response_validation=True)
+        return self.clients[who]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
 
 
 def _event(eid: str, t: datetime, i: int) -> dict[str, Any]:
@@ -93,7 +102,11 @@ def serve() -> Iterator[Wire]:
     }
     try:
         with serving(create_app(led, require_keys=True)) as url:
-            yield Wire(url, rows, now, {k: (v.key, v.secret) for k, v in keys.items()}, led)
+            wire = Wire(url, rows, now, {k: (v.key, v.secret) for k, v in keys.items()}, led)
+            try:
+                yield wire
+            finally:
+                wire.close()
     finally:
         led.close()
 

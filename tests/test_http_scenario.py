@@ -27,9 +27,10 @@ def server(demo_ledger) -> Iterator[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def sdk(server) -> Scenario:
+def sdk(server) -> Iterator[Scenario]:
     url, key, secret = server
-    return Scenario(api_key=key, api_secret=secret, base_url=f"{url}/v1", _strict_response_validation=True)
+    with Scenario(api_key=key, api_secret=secret, base_url=f"{url}/v1", _strict_response_validation=True) as client:
+        yield client
 
 
 def _summary(demo_ledger, **kw):

@@ -1,9 +1,14 @@
-"""``UsageQuery``: the arguments of the ``usage`` tool, validated once for every surface.
+"""The ``usage`` arguments: declared once, received, and validated once for every surface.
 
-``resolve(args, caller, teams, now)`` checks every rule of CONTRACT §2 and returns a
-``UsageQuery`` with the team, the project filter, the UTC window and the includes; any problem
-raises ``InvalidArgument`` (or ``NotFound``) with one sentence naming the argument, the value and
-the fix. Surfaces never check these rules themselves.
+- ``ARGUMENTS`` declares each argument (name, type, published default, one help sentence, an
+  example of a right value, the CLI flag); the MCP input schema, the ``GET /v1/usage`` query
+  parameters and the ``usagelens usage`` options are built from it (``surfaces/signature.py``).
+- ``UsageArgs`` carries the arguments as a surface received them (not yet validated).
+- ``resolve(args, caller, teams, now)`` checks every rule of CONTRACT §2 and returns a
+  ``UsageQuery`` with the team, the project filter, the UTC window and the includes; any problem
+  raises ``InvalidArgument`` (or ``NotFound``) with one sentence naming the argument, the value and
+  the fix. Surfaces never check these rules themselves (``answer_format`` is the format rule, for
+  the companion tools too).
 """
 
 from __future__ import annotations
@@ -15,16 +20,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagelens.auth import Caller
-from usagelens.errors import InvalidArgument, NotFound
+from usagelens.errors import InvalidArgument
 from usagelens.query_parse import day, instant, is_date, offset, shown, text, texts, zone
+from usagelens.query_scope import SCOPES, projects, team
 
 __all__ = [
+    "ARGUMENTS",
     "DEFAULT_DAYS",
+    "FORMATS",
     "IGNORED_INCLUDES",
     "INCLUDES",
     "PAGE",
+    "Argument",
     "UsageArgs",
     "UsageQuery",
+    "answer_format",
+    "argument",
     "max_window_days",
     "resolve",
 ]
@@ -33,8 +44,71 @@ __all__ = [
 INCLUDES = ("usages", "usages.daily", "modelUsages.daily", "nsfwUsages", "activity", "entities")
 #: Accepted by earlier versions and ignored now: those lists are always complete.
 IGNORED_INCLUDES = ("consumption", "modelUsages")
+#: The values of ``response_format``; the first is the default.
+FORMATS = ("json", "markdown")
 DEFAULT_DAYS = 31
 PAGE = 100
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of the ``usage`` tool, as every surface publishes it.
+
+    ``type`` is the type of a given value (``str``, ``int`` or ``list[str]``); every argument may
+    be absent. ``default`` is the default a schema publishes (None: absence is "not given", and
+    ``resolve`` decides). ``choices`` are the values a schema lists (a list argument's items'),
+    ``minimum`` the least number. Publishing never validates: ``resolve`` does.
+    """
+
+    name: str
+    type: Any
+    flag: str  # the ``usagelens usage`` option
+    example: str  # a right value as a fix quotes it, e.g. "'2026-04-01'"
+    help: str  # one sentence: the MCP description, the REST parameter's, the CLI option's
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+    @property
+    def is_list(self) -> bool:
+        """Whether the argument takes a list of strings."""
+        return self.type == list[str]
+
+
+#: The ``usage`` arguments in their published order (the order of ``UsageArgs``' fields):
+#: name, type, CLI flag, example, help; then the published default, choices and minimum.
+# fmt: off
+ARGUMENTS: tuple[Argument, ...] = (
+    Argument("team_id", str, "--team", "'team_abc' (see teams_list)",
+             "Team id; required when you can see several teams (teams_list)."),
+    Argument("project_id", str, "--project", "'proj_xyz'",
+             "Context project id; alone it filters to that project."),
+    Argument("scope", str, "--scope", "'team'",
+             "project (default when a project is given) or team (every project of the team).", choices=SCOPES),
+    Argument("project_ids", list[str], "--projects", "['proj_xyz']",
+             "Only these projects (not with scope team)."),
+    Argument("user_ids", list[str], "--users", "['user_abc']",
+             "Only these users or API keys."),
+    Argument("start_date", str, "--start", "'2026-04-01'",
+             "First day, YYYY-MM-DD or ISO date-time (default: 30 days ago)."),
+    Argument("end_date", str, "--end", "'2026-04-30'",
+             "Last day, inclusive, YYYY-MM-DD or ISO date-time (default: today)."),
+    Argument("timezone", str, "--timezone", "'Europe/Paris'",
+             "IANA timezone cutting dates and days (default UTC)."),
+    Argument("include", list[str], "--include", "['usages', 'activity']",
+             "Sections to expand (see the tool description).", choices=INCLUDES),
+    Argument("activity_offset", int, "--activity-offset", f"{PAGE}",
+             f"With include activity: page offset, {PAGE} events a page (0, {PAGE}, …).", minimum=0),
+    Argument("response_format", str, "--format", "'markdown'",
+             "json (default) or markdown.", default=FORMATS[0], choices=FORMATS),
+)
+# fmt: on
+_BY_NAME = {a.name: a for a in ARGUMENTS}
+
+
+def argument(name: str) -> Argument:
+    """The declared argument ``name`` (a ``KeyError`` for a name that is not one)."""
+    return _BY_NAME[name]
 
 
 def max_window_days() -> int:
@@ -44,7 +118,8 @@ def max_window_days() -> int:
 
 @dataclass
 class UsageArgs:
-    """The tool's arguments as a surface received them (not yet validated)."""
+    """The tool's arguments as a surface received them (not yet validated); one field per
+    ``ARGUMENTS`` entry, in the same order."""
 
     team_id: str | None = None
     project_id: str | None = None
@@ -131,65 +206,6 @@ def _includes(values: list[str], given: object) -> tuple[tuple[str, ...], int]:
     return ordered, page
 
 
-def _names(items: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{t['id']} ({t['name']})" if t.get("name") else t["id"] for t in items)
-
-
-def _team(args: UsageArgs, teams: list[dict[str, Any]]) -> dict[str, Any]:
-    if args.team_id is None:
-        if len(teams) == 1:
-            return teams[0]
-        if not teams:
-            raise NotFound("there is no team you can see yet: no usage has been recorded.", field="team_id")
-        raise InvalidArgument(
-            f"context_missing: team_id is required because you can see {len(teams)} teams: {_names(teams)}; "
-            "pass one of them.",
-            field="team_id",
-        )
-    for t in teams:
-        if t["id"] == args.team_id:
-            return t
-    raise NotFound(
-        f"team_id: '{shown(args.team_id)}' is not a team you can see; use one of: {_names(teams) or 'none'}.",
-        field="team_id",
-    )
-
-
-def _projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[str, tuple | None]:
-    """The scope mode and the project filter (None = every project of the team)."""
-    scope = args.scope or ("project" if args.project_id or args.project_ids else "team")
-    if scope not in ("project", "team"):
-        raise InvalidArgument(f"scope: '{shown(scope)}' is not accepted; use project or team.", field="scope")
-    known = {p["id"] for p in team["projects"]}
-    for name, ids in (
-        ("project_id", [args.project_id] if args.project_id else []),
-        ("project_ids", args.project_ids or []),
-    ):
-        for p in ids:
-            if p not in known:
-                raise NotFound(
-                    f"{name}: '{shown(p)}' is not a project of team {team['id']} that you can see; use "
-                    f"one of: {_names(team['projects']) or 'none'}.",
-                    field=name,
-                )
-    if scope == "team":
-        if args.project_ids:
-            raise InvalidArgument(
-                "context_ambiguous: project_ids cannot be used with scope: team (team scope covers every project); "
-                "use scope: project or drop project_ids.",
-                field="project_ids",
-            )
-        restricted = caller.project_id is not None
-        return scope, tuple(sorted(known)) if restricted else None
-    chosen = args.project_ids or ([args.project_id] if args.project_id else [])
-    if not chosen:
-        raise InvalidArgument(
-            "context_missing: scope: project needs project_id or project_ids; pass one, or use scope: team.",
-            field="scope",
-        )
-    return scope, tuple(sorted(set(chosen)))
-
-
 def _texts(args: UsageArgs) -> UsageArgs:
     """``args`` with every string checked to be valid text (a surface may pass anything)."""
     for name in ("team_id", "project_id", "scope", "timezone"):
@@ -201,27 +217,33 @@ def _texts(args: UsageArgs) -> UsageArgs:
     return args
 
 
-def resolve(args: UsageArgs, caller: Caller, teams: list[dict[str, Any]], now: datetime | None = None) -> UsageQuery:
-    """Validate ``args`` for ``caller`` against the store's ``teams`` (``Ledger.teams()``)."""
-    fmt = args.response_format or "json"
-    if fmt not in ("json", "markdown"):
+def answer_format(value: object) -> str:
+    """``response_format``: ``json`` when absent, else ``json`` or ``markdown``."""
+    fmt = value or FORMATS[0]
+    if fmt not in FORMATS:
         raise InvalidArgument(
             f"response_format: '{shown(fmt)}' is not accepted; use json or markdown.", field="response_format"
         )
+    return str(fmt)
+
+
+def resolve(args: UsageArgs, caller: Caller, teams: list[dict[str, Any]], now: datetime | None = None) -> UsageQuery:
+    """Validate ``args`` for ``caller`` against the store's ``teams`` (``Ledger.teams()``)."""
+    fmt = answer_format(args.response_format)
     args = _texts(args)
     tz = zone(args.timezone)
     include, page = _includes(list(args.include or []), args.activity_offset)
     now = now or datetime.now(UTC).replace(tzinfo=None)
     start_s, end_s, start, end = _window(args, tz, now)
-    team = _team(args, caller.visible_teams(teams))
-    scope, projects = _projects(args, team, caller)
+    chosen = team(args, caller.visible_teams(teams))
+    scope, project_ids = projects(args, chosen, caller)
     users = tuple(sorted(set(args.user_ids))) if args.user_ids else None
     return UsageQuery(
-        team_id=team["id"],
-        team_name=team.get("name"),
+        team_id=chosen["id"],
+        team_name=chosen.get("name"),
         scope=scope,
         context_project_id=args.project_id,
-        project_ids=projects,
+        project_ids=project_ids,
         user_ids=users,
         start_date=start_s,
         end_date=end_s,

@@ -1,4 +1,4 @@
-"""Parsing of the ``usage`` arguments' values: text, dates, timezones, offsets.
+"""Parsing of the ``usage`` arguments' values: text, lists, dates, timezones, offsets.
 
 Every function here either returns a value that the window arithmetic and the stores can use
 without overflow, or raises ``InvalidArgument`` with one sentence naming the argument, the value
@@ -24,6 +24,7 @@ __all__ = [
     "is_date",
     "offset",
     "shown",
+    "split",
     "text",
     "texts",
     "zone",
@@ -47,6 +48,16 @@ def shown(value: object, limit: int = 60) -> str:
     raw = value if isinstance(value, str) else repr(value)
     out = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode() for c in raw)
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def split(*values: str | list[str] | None) -> list[str] | None:
+    """Comma-separated and/or repeated values as one list, items stripped, empty ones dropped
+    (None when nothing is left): how a query string or a command line gives a list."""
+    out: list[str] = []
+    for v in values:
+        for item in [v] if isinstance(v, str) else (v or []):
+            out += [p.strip() for p in item.split(",") if p.strip()]
+    return out or None
 
 
 def text(name: str, value: object) -> str:

@@ -1,15 +1,21 @@
-"""The core entry points every surface calls: ``usage``, ``list_teams``, ``list_projects``,
-``team_members``.
+"""The core entry points every surface calls: ``usage``, ``usage_list``, ``list_teams``,
+``list_projects``, ``team_members``.
 
 A surface builds ``UsageArgs`` and a ``Caller``, calls one function and renders the ``Answer``
-(``data`` is the JSON of CONTRACT §2, ``text`` the compact JSON or the Markdown). Errors are
-``UsageError``s with one sentence each. Nothing here knows about HTTP, MCP or terminals.
+(``data`` is the JSON of CONTRACT §2 — or §3's wire body for ``usage_list`` — and ``text`` the
+compact JSON or the Markdown). Errors are ``UsageError``s with one sentence each. Nothing here
+knows about HTTP, MCP or terminals.
+
+``usage`` and ``usage_list`` answers are kept in one bounded LRU cache, keyed by the reader's
+``cache_token()`` (a reader that gives None is never cached), the kind of answer and everything
+it depends on; a write changes the token, so no answer outlives the data it was computed from.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,14 +24,16 @@ from usagelens.auth import Caller
 from usagelens.errors import NotFound
 from usagelens.jsonout import dumps
 from usagelens.ledger.base import ActivityQuery, FactQuery, UsageReader
-from usagelens.query import PAGE, UsageArgs, UsageQuery, resolve
+from usagelens.query import PAGE, UsageArgs, UsageQuery, answer_format, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.answer import AnswerInputs, build_answer
 from usagelens.report.ceiling import Ceilings, ceilings
 from usagelens.report.facts import fact_query, gather
 from usagelens.report.markdown import render_members, render_teams, render_usage
+from usagelens.report.scenario import SECTIONS
+from usagelens.report.scenario import usage_list as wire_body
 
-__all__ = ["Answer", "list_projects", "list_teams", "team_members", "usage"]
+__all__ = ["CACHE_SIZE", "Answer", "list_projects", "list_teams", "team_members", "usage", "usage_list"]
 
 
 @dataclass(frozen=True)
@@ -78,36 +86,68 @@ def _inputs(ledger: UsageReader, q: UsageQuery) -> AnswerInputs:
     return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found)
 
 
-def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
-    """The ``usage`` tool: the complete summary plus requested expansions, under the ceiling of
-    CONTRACT §2 (``report.ceiling``).
-
-    Answers are cached per resolved query until the store's next write (when the ledger
-    gives a ``cache_token``); callers must treat ``Answer.data`` as read-only.
-    """
-    q = resolve(args, caller, ledger.teams(), now)
-    limits = ceilings()
-    token = ledger.cache_token()
-    key = (token, q, limits)
-    if token is not None:
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-            if hit is not None:
-                _CACHE.move_to_end(key)
-                return hit
-    answer = _answer(ledger, q, limits)
-    if token is not None:
-        with _CACHE_LOCK:
-            _CACHE[key] = answer
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    return answer
-
-
 #: Answers kept (least recently used first out); a write changes the cache token in every key.
 CACHE_SIZE = 512
 _CACHE: OrderedDict[tuple, Answer] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
+
+
+def _cached(reader: UsageReader, key: tuple[Hashable, ...], compute: Callable[[], Answer]) -> Answer:
+    """``compute()``, or the answer it gave for ``key`` since ``reader``'s last write. ``key``
+    starts with the kind of answer (``"usage"``, ``"usages"``), so kinds never share an entry."""
+    token = reader.cache_token()
+    if token is None:
+        return compute()
+    full = (token, *key)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(full)
+        if hit is not None:
+            _CACHE.move_to_end(full)
+            return hit
+    answer = compute()
+    with _CACHE_LOCK:
+        _CACHE[full] = answer
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return answer
+
+
+def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
+    """The ``usage`` tool: the complete summary plus requested expansions, under the ceiling of
+    CONTRACT §2 (``report.ceiling``).
+
+    Answers are cached per resolved query and ceilings until the store's next write (when the
+    ledger gives a ``cache_token``); callers must treat ``Answer.data`` as read-only.
+    """
+    q = resolve(args, caller, ledger.teams(), now)
+    limits = ceilings()
+    return _cached(ledger, ("usage", q, limits), lambda: _answer(ledger, q, limits))
+
+
+def usage_list(
+    reader: UsageReader,
+    caller: Caller,
+    args: UsageArgs,
+    sections: set[str],
+    drop_zero: bool = False,
+    now: datetime | None = None,
+) -> Answer:
+    """Scenario's ``UsageListResponse`` (``GET /v1/usages``, CONTRACT §3) for ``args``: the
+    ``sections`` asked for (names of ``report.scenario.SECTIONS``; others are ignored), all-zero
+    points removed when ``drop_zero``. ``Answer.text`` is the compact JSON body.
+
+    ``args`` is validated by ``query.resolve`` like ``usage``'s (same errors, in the argument names
+    of ``UsageArgs``); the body is cached like ``usage``'s answers, per resolved query, sections and
+    ``drop_zero``, until the store's next write. Callers must treat ``Answer.data`` as read-only.
+    """
+    q = resolve(args, caller, reader.teams(), now)
+    wanted = tuple(s for s in SECTIONS if s in sections)
+
+    def compute() -> Answer:
+        body = wire_body(reader, q, set(wanted), drop_zero)
+        return Answer(body, dumps(body), "json")
+
+    return _cached(reader, ("usages", q, wanted, drop_zero), compute)
 
 
 def _answer(ledger: UsageReader, q: UsageQuery, limits: Ceilings) -> Answer:
@@ -116,8 +156,9 @@ def _answer(ledger: UsageReader, q: UsageQuery, limits: Ceilings) -> Answer:
     return Answer(data, render_usage(data) if q.response_format == "markdown" else text, q.response_format)
 
 
-def list_teams(ledger: UsageReader, caller: Caller, response_format: str = "json") -> Answer:
-    """The teams the caller can see, each with its projects."""
+def list_teams(ledger: UsageReader, caller: Caller, response_format: str | None = "json") -> Answer:
+    """The teams the caller can see, each with its projects (``response_format`` as ``usage``'s)."""
+    response_format = answer_format(response_format)
     teams = caller.visible_teams(ledger.teams())
     data = {"teams": [{"id": t["id"], "name": t["name"], "projects": t["projects"]} for t in teams]}
     return Answer(data, render_teams(data) if response_format == "markdown" else dumps(data), response_format)
@@ -132,8 +173,9 @@ def _visible_team(ledger: UsageReader, caller: Caller, team_id: str) -> dict[str
     return team
 
 
-def list_projects(ledger: UsageReader, caller: Caller, team_id: str, response_format: str = "json") -> Answer:
-    """The projects of one team the caller can see."""
+def list_projects(ledger: UsageReader, caller: Caller, team_id: str, response_format: str | None = "json") -> Answer:
+    """The projects of one team the caller can see (``response_format`` as ``usage``'s)."""
+    response_format = answer_format(response_format)
     team = _visible_team(ledger, caller, team_id)
     data = {"teamId": team_id, "projects": team["projects"]}
     text = render_teams({"teams": [{**team}]}) if response_format == "markdown" else dumps(data)
@@ -141,11 +183,17 @@ def list_projects(ledger: UsageReader, caller: Caller, team_id: str, response_fo
 
 
 def team_members(
-    ledger: UsageReader, caller: Caller, team_id: str, response_format: str = "json", now: datetime | None = None
+    ledger: UsageReader,
+    caller: Caller,
+    team_id: str,
+    response_format: str | None = "json",
+    now: datetime | None = None,
 ) -> Answer:
     """The identities seen in the events of one team the caller can see (all time; a project key:
     its project's), by id, with ``fullName`` and ``email`` as that team names them (CONTRACT §4)
-    and ``isApiKey`` (the name's flag, else whether any of its events came through an API key)."""
+    and ``isApiKey`` (the name's flag, else whether any of its events came through an API key).
+    ``response_format`` as ``usage``'s."""
+    response_format = answer_format(response_format)
     team = _visible_team(ledger, caller, team_id)
     end = (now or datetime.now(UTC)).replace(tzinfo=None) + timedelta(days=1)
     projects = tuple(p["id"] for p in team["projects"]) if caller.project_id else None

@@ -1,4 +1,8 @@
-"""``usagelens usage``: the usage answer on a terminal (Rich tables), as JSON or as Markdown."""
+"""``usagelens usage``: the usage answer on a terminal (Rich tables), as JSON or as Markdown.
+
+Its options are the ``usage`` arguments as ``query.ARGUMENTS`` declares them (flag, help), plus
+where to read (``--db``, ``--url``, ``--source`` …); ``--format`` adds ``table``, the default.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ from rich.table import Table
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger
-from usagelens.query import UsageArgs
+from usagelens.query import ARGUMENTS, Argument, UsageArgs
+from usagelens.query_parse import split
 from usagelens.report.rows import top_and_others
 from usagelens.service import usage as usage_answer
 from usagelens.surfaces.cli.options import DbOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
+from usagelens.surfaces.signature import with_arguments
 
 __all__ = ["register", "usage"]
 
@@ -110,18 +116,60 @@ def _print(d: dict[str, Any]) -> None:
     out.print(f"[italic]{d['_hint']}[/]")
 
 
+#: ``--format``: the answer's formats and the terminal's tables (the default).
+_FORMATS = ("table", "json", "markdown")
+
+
+def _option(arg: Argument) -> tuple[Any, Any]:
+    """The option of a declared argument: its flag and help; a list option may be repeated or
+    comma-separated. ``--format`` is the CLI's own (``table``, ``json`` or ``markdown``)."""
+    if arg.name == "response_format":
+        return Annotated[str, typer.Option(arg.flag, help="table, json or markdown.")], _FORMATS[0]
+    if arg.is_list:
+        described = f"{arg.help} Repeatable, or comma-separated" + (
+            f": {', '.join(arg.choices)}." if arg.choices else "."
+        )
+        return Annotated[list[str] | None, typer.Option(arg.flag, help=described)], None
+    return Annotated[arg.type | None, typer.Option(arg.flag, help=arg.help)], None
+
+
+def _args(arguments: dict[str, Any]) -> UsageArgs:
+    """The ``usage`` arguments as the options gave them (``--format`` must be one of ``_FORMATS``)."""
+    fmt = arguments["response_format"]
+    if fmt not in _FORMATS:
+        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: {', '.join(_FORMATS)})")
+    lists = {a.name: split(arguments[a.name]) for a in ARGUMENTS if a.is_list}
+    fmt = "markdown" if fmt == "markdown" else "json"
+    return UsageArgs(**{**arguments, **lists, "include": lists["include"] or [], "response_format": fmt})
+
+
+def _answer(args: UsageArgs, source: str, db: str | None, url: str | None, scenario: tuple) -> tuple[Any, str]:
+    """The answer's data (None for Markdown from a server) and text, from ``source``."""
+    if source == "scenario":
+        from usagelens.sources.scenario import open_scenario  # the SDK takes ~1 s to import
+
+        live = open_scenario(*scenario)
+        try:
+            answer = usage_answer(live, Caller.local(), args)
+        finally:
+            live.close()
+        return answer.data, answer.text
+    remote = remote_from_env(url)
+    if remote:
+        try:
+            return remote.usage(dataclasses.asdict(args))
+        finally:
+            remote.close()
+    ledger = open_ledger(db, read_only=False)
+    try:
+        answer = usage_answer(ledger, Caller.local(), args)
+    finally:
+        ledger.close()
+    return answer.data, answer.text
+
+
+@with_arguments(_option)
 def usage(
-    team: Annotated[str | None, typer.Option(help="Team id (required when the store has several).")] = None,
-    project: Annotated[str | None, typer.Option(help="Context project: alone, it filters to it.")] = None,
-    scope: Annotated[str | None, typer.Option(help="project or team.")] = None,
-    projects: Annotated[str | None, typer.Option(help="Comma-separated project ids to filter.")] = None,
-    users: Annotated[str | None, typer.Option(help="Comma-separated user ids to filter.")] = None,
-    start: Annotated[str | None, typer.Option(help="Start date (YYYY-MM-DD or ISO date-time).")] = None,
-    end: Annotated[str | None, typer.Option(help="End date, inclusive (default today).")] = None,
-    timezone: Annotated[str, typer.Option(help="IANA timezone for dates and days.")] = "UTC",
-    include: Annotated[list[str] | None, typer.Option(help="Section to expand (repeatable).")] = None,
-    activity_offset: Annotated[int | None, typer.Option(help="Activity page offset (0, 100, …).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
     db: DbOption = None,
     url: UrlOption = None,
     source: Annotated[
@@ -130,48 +178,14 @@ def usage(
     scenario_url: ScenarioUrl = None,
     scenario_key: ScenarioKey = None,
     scenario_secret: ScenarioSecret = None,
+    **arguments: Any,
 ) -> None:
     """Usage for a date range: totals, top consumers, top models, assets (the MCP tool's answer)."""
-    if fmt not in ("table", "json", "markdown"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: table, json, markdown)")
+    args = _args(arguments)
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
-    args = UsageArgs(
-        team_id=team,
-        project_id=project,
-        scope=scope,
-        project_ids=[p for p in projects.split(",") if p] if projects else None,
-        user_ids=[u for u in users.split(",") if u] if users else None,
-        start_date=start,
-        end_date=end,
-        timezone=timezone,
-        include=list(include or []),
-        activity_offset=activity_offset,
-        response_format="markdown" if fmt == "markdown" else "json",
-    )
-    remote = remote_from_env(url) if source == "local" else None
-    if source == "scenario":
-        from usagelens.sources.scenario import open_scenario  # the SDK takes ~1 s to import
-
-        live = open_scenario(scenario_url, scenario_key, scenario_secret)
-        try:
-            answer = usage_answer(live, Caller.local(), args)
-        finally:
-            live.close()
-        data, text = answer.data, answer.text
-    elif remote:
-        try:
-            data, text = remote.usage(dataclasses.asdict(args))
-        finally:
-            remote.close()
-    else:
-        ledger = open_ledger(db, read_only=False)
-        try:
-            answer = usage_answer(ledger, Caller.local(), args)
-        finally:
-            ledger.close()
-        data, text = answer.data, answer.text
-    if fmt == "table" and data is not None:
+    data, text = _answer(args, source, db, url, (scenario_url, scenario_key, scenario_secret))
+    if arguments["response_format"] == "table" and data is not None:
         _print(data)
     else:
         print(text)

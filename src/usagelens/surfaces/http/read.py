@@ -1,13 +1,15 @@
 """Read endpoints: Scenario's ``GET /v1/usages``, our ``GET /v1/usage`` (the MCP tool's answer)
-and ``GET /v1/stats`` (the teams endpoints are in ``http_teams``)."""
+and ``GET /v1/stats`` (the teams endpoints are in ``teams.py``).
+
+Both usage endpoints answer through the core (``service.usage``, ``service.usage_list``: one
+validation, one answer cache); ``/v1/usage``'s query parameters are ``query.ARGUMENTS``."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,17 +18,18 @@ from usagelens import query_parse
 from usagelens.errors import Forbidden, InvalidArgument, NotFound
 from usagelens.jsonout import instant
 from usagelens.ledger.series import MAX_WINDOW
-from usagelens.query import UsageArgs, resolve
-from usagelens.query_parse import MAX_OFFSET, shown
-from usagelens.report.scenario import SECTIONS, usage_list
+from usagelens.query import ARGUMENTS, Argument, UsageArgs
+from usagelens.query_parse import MAX_OFFSET, shown, split
+from usagelens.report.scenario import SECTIONS
 from usagelens.service import usage as usage_answer
+from usagelens.service import usage_list
 from usagelens.surfaces.http.common import json_response, only, reader, service
 from usagelens.surfaces.http.docs import ERRORS, READ_ERRORS
+from usagelens.surfaces.signature import with_arguments
 
 __all__ = ["router"]
 
 router = APIRouter()
-Str = Annotated[str | None, Query()]
 _RANGES = {
     "last-hour": timedelta(hours=1),
     "last-day": timedelta(days=1),
@@ -37,13 +40,24 @@ _RANGES = {
 _FALSY = {"false", "0", "no", "off"}
 
 
-def _split(*values: str | list[str] | None) -> list[str] | None:
-    """Comma-separated and/or repeated values as one list (None when absent)."""
-    out: list[str] = []
-    for v in values:
-        for item in [v] if isinstance(v, str) else (v or []):
-            out += [p.strip() for p in item.split(",") if p.strip()]
-    return out or None
+def _wire_window(start_date: str | None, end_date: str | None, time_range: str | None) -> tuple[str, str, bool]:
+    """``(startDate, endDate, custom)``: both dates as given (a custom window), or the
+    ``timeRange`` (default ``last-thirty-one-days``) ending now; one of the two dates alone is refused."""
+    if start_date is not None and end_date is not None:
+        return start_date, end_date, True
+    if (start_date is None) != (end_date is None):
+        raise InvalidArgument(
+            "startDate and endDate go together: pass both, or neither (then timeRange applies).",
+            field="startDate" if start_date is None else "endDate",
+        )
+    span = _RANGES.get(time_range or "last-thirty-one-days")
+    if span is None:
+        raise InvalidArgument(
+            f"timeRange: '{shown(time_range or '')}' is not accepted; use one of {', '.join(_RANGES)}.",
+            field="timeRange",
+        )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return instant(now - span) or "", instant(now) or "", False  # the instant of a datetime is never None
 
 
 def _wire_offset(raw: str | None) -> int:
@@ -99,8 +113,14 @@ def _within_limit(start_date: str, end_date: str) -> None:
         )
 
 
-#: The query parameters of ``/v1/usage``: the ``usage`` arguments, as ``query.UsageArgs`` declares them.
-_USAGE_PARAMS = tuple(f.name for f in dataclasses.fields(UsageArgs))
+#: The query parameters of ``/v1/usage``: the ``usage`` arguments, as ``query.ARGUMENTS`` declares them.
+_USAGE_PARAMS = tuple(a.name for a in ARGUMENTS)
+
+
+def _query_parameter(arg: Argument) -> tuple[Any, Any]:
+    """The ``/v1/usage`` query parameter of a declared argument: optional (the core applies every
+    default), described by the declaration's help; a list may be repeated or comma-separated."""
+    return Annotated[arg.type | None, Query(description=arg.help)], None
 
 
 @router.get(
@@ -124,77 +144,39 @@ def usages(
 ) -> Response:
     """Usage of a window, in the shape Scenario's SDKs parse (`UsageListResponse`)."""
     caller = reader(request)
-    if (start_date is None) != (end_date is None):
-        raise InvalidArgument(
-            "startDate and endDate go together: pass both, or neither (then timeRange applies).",
-            field="startDate" if start_date is None else "endDate",
-        )
-    custom = (start_date, end_date) if start_date is not None and end_date is not None else None
-    if start_date is None:
-        span = _RANGES.get(time_range or "last-thirty-one-days")
-        if span is None:
-            raise InvalidArgument(
-                f"timeRange: '{shown(time_range or '')}' is not accepted; use one of {', '.join(_RANGES)}.",
-                field="timeRange",
-            )
-        now = datetime.now(UTC).replace(tzinfo=None)
-        start_date, end_date = instant(now - span), instant(now)
+    start_date, end_date, custom = _wire_window(start_date, end_date, time_range)
     offset = _wire_offset(activity_offset)
-    wanted = {t for t in _split(type) or [] if t in SECTIONS} or set(SECTIONS)
+    wanted = {t for t in split(type) or [] if t in SECTIONS} or set(SECTIONS)
     args = UsageArgs(
         team_id=team_id,
-        project_ids=_split(project_ids),
-        user_ids=_split(user_ids, user_id),
+        project_ids=split(project_ids),
+        user_ids=split(user_ids, user_id),
         start_date=start_date,
         end_date=end_date,
         include=["activity"] if offset else [],
         activity_offset=offset or None,
     )
-    ledger = service(request).ledger
+    drop = drop_zero_points is not None and drop_zero_points.lower() not in _FALSY
     try:
         if custom:
-            _within_limit(*custom)
-        q = resolve(args, caller, ledger.teams())
+            _within_limit(start_date, end_date)
+        answer = usage_list(service(request).ledger, caller, args, wanted, drop)
     except (InvalidArgument, NotFound) as e:
         raise _on_the_wire(e) from None
-    drop = drop_zero_points is not None and drop_zero_points.lower() not in _FALSY
-    return json_response(usage_list(ledger, q, wanted, drop))
+    return Response(answer.text, media_type="application/json")
 
 
 @router.get("/v1/usage", tags=["usagelens"], summary="The usage summary (the MCP tool's answer)", responses=READ_ERRORS)
-def usage(
-    request: Request,
-    team_id: Str = None,
-    project_id: Str = None,
-    scope: Str = None,
-    project_ids: Annotated[list[str] | None, Query()] = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
-    start_date: Str = None,
-    end_date: Str = None,
-    timezone: Str = None,
-    include: Annotated[list[str] | None, Query()] = None,
-    activity_offset: Annotated[int | None, Query()] = None,
-    response_format: Str = None,
-) -> Response:
+@with_arguments(_query_parameter)
+def usage(request: Request, **arguments: Any) -> Response:
     """The bounded summary of CONTRACT §2 (same arguments and JSON as the `usage` MCP tool);
     `Accept: text/markdown` (or `response_format=markdown`) answers Markdown."""
     only(request, _USAGE_PARAMS)
     caller = reader(request)
-    if response_format is None and "text/markdown" in request.headers.get("accept", ""):
-        response_format = "markdown"
-    args = UsageArgs(
-        team_id=team_id,
-        project_id=project_id,
-        scope=scope,
-        project_ids=_split(project_ids),
-        user_ids=_split(user_ids),
-        start_date=start_date,
-        end_date=end_date,
-        timezone=timezone,
-        include=_split(include) or [],
-        activity_offset=activity_offset,
-        response_format=response_format,
-    )
+    if arguments["response_format"] is None and "text/markdown" in request.headers.get("accept", ""):
+        arguments["response_format"] = "markdown"
+    lists = {a.name: split(arguments[a.name]) for a in ARGUMENTS if a.is_list}
+    args = UsageArgs(**{**arguments, **lists, "include": lists["include"] or []})
     answer = usage_answer(service(request).ledger, caller, args)
     if answer.format == "markdown":
         return Response(answer.text, media_type="text/markdown; charset=utf-8")

@@ -1,6 +1,8 @@
 """What the MCP tools publish: argument types with their descriptions, and the result models.
 
-- The argument types (``TeamId`` …) carry one short description each; ``compact_input`` strips
+- The ``usage`` arguments are published as ``query.ARGUMENTS`` declares them (``tool_parameter``:
+  the help sentence as the description, choices as ``enum``); the companion tools' ``team_id``
+  and ``response_format`` are ``RequiredTeamId`` and ``ResponseFormat``. ``compact_input`` strips
   pydantic's titles and ``anyOf [T, null]`` wrappers from the published input schema, because tool
   definitions are sent to the model on every turn.
 - The result models (``UsageResult`` …) give the ``outputSchema`` (inlined, without titles); CU are
@@ -13,64 +15,41 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from usagelens.query import INCLUDES, PAGE
+from usagelens.query import Argument, argument
 
 __all__ = [
-    "ActivityOffset",
-    "EndDate",
-    "Include",
     "MembersResult",
-    "ProjectId",
-    "ProjectIds",
     "ProjectsResult",
     "RequiredTeamId",
     "ResponseFormat",
-    "Scope",
-    "StartDate",
-    "TeamId",
     "TeamsResult",
-    "Timezone",
     "UsageResult",
-    "UserIds",
     "compact_input",
     "compact_output",
+    "tool_parameter",
 ]
 
 # -- arguments ------------------------------------------------------------------------------
 
-TeamId = Annotated[str | None, Field(description="Team id; required when you can see several teams (teams_list).")]
+
+def tool_parameter(arg: Argument) -> tuple[Any, Any]:
+    """The tool parameter of a declared argument: ``(annotation, default)``. The type is optional
+    unless a default is published; the schema lists the choices (a list's on its items) and the
+    minimum; pydantic checks only the type (``query.resolve`` checks the rest)."""
+    extra: dict[str, Any] = {}
+    if arg.choices:
+        extra = {"items": {"type": "string", "enum": list(arg.choices)}} if arg.is_list else {"enum": list(arg.choices)}
+    if arg.minimum is not None:
+        extra["minimum"] = arg.minimum
+    kind = arg.type if arg.default is not None else arg.type | None
+    field = Field(description=arg.help, json_schema_extra=extra) if extra else Field(description=arg.help)
+    return Annotated[kind, field], arg.default
+
+
 RequiredTeamId = Annotated[str, Field(description="Team id (see teams_list).")]
-ProjectId = Annotated[str | None, Field(description="Context project id; alone it filters to that project.")]
-Scope = Annotated[
-    str | None,
-    Field(
-        description="project (default when a project is given) or team (every project of the team).",
-        json_schema_extra={"enum": ["project", "team"]},
-    ),
-]
-ProjectIds = Annotated[list[str] | None, Field(description="Only these projects (not with scope team).")]
-UserIds = Annotated[list[str] | None, Field(description="Only these users or API keys.")]
-StartDate = Annotated[str | None, Field(description="First day, YYYY-MM-DD or ISO date-time (default: 30 days ago).")]
-EndDate = Annotated[str | None, Field(description="Last day, inclusive, YYYY-MM-DD or ISO date-time (default: today).")]
-Timezone = Annotated[str | None, Field(description="IANA timezone cutting dates and days (default UTC).")]
-Include = Annotated[
-    list[str] | None,
-    Field(
-        description="Sections to expand (see the tool description).",
-        json_schema_extra={"items": {"type": "string", "enum": list(INCLUDES)}},
-    ),
-]
-ActivityOffset = Annotated[
-    int | None,
-    Field(
-        description=f"With include activity: page offset, {PAGE} events a page (0, {PAGE}, …).",
-        json_schema_extra={"minimum": 0},
-    ),
-]
-ResponseFormat = Annotated[
-    str,
-    Field(description="json (default) or markdown.", json_schema_extra={"enum": ["json", "markdown"]}),
-]
+_FORMAT = argument("response_format")
+#: The companion tools' ``response_format``: the declared argument (a plain alias, for type checkers).
+ResponseFormat = Annotated[str, Field(description=_FORMAT.help, json_schema_extra={"enum": list(_FORMAT.choices)})]
 
 
 def _strip_titles(schema: Any) -> Any:

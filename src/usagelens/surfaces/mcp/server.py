@@ -2,9 +2,11 @@
 ``team_members_list`` (Scenario's names; CONTRACT §2).
 
 ``build_server(ledger, caller_provider)`` returns an ``MCPServer`` (official SDK 2.x) that any
-transport can run: stdio (``usagelens mcp``), streamable HTTP (``surfaces/mcp_http.py``) or the
+transport can run: stdio (``usagelens mcp``), streamable HTTP (``surfaces/mcp/http.py``) or the
 SDK's in-process ``Client``. Each call asks ``caller_provider()`` who is calling, builds
-``UsageArgs`` and calls the core (``usagelens.service``) in a worker thread.
+``UsageArgs`` and calls the core (``usagelens.service``) in a worker thread. The ``usage`` tool's
+parameters are ``query.ARGUMENTS`` (``surfaces/signature.py``); pydantic checks their types only,
+the core every rule (``query.resolve``, ``query.answer_format``).
 
 Results: ``structuredContent`` is the contract JSON and the text block is the same JSON, compact,
 or the Markdown. Errors: every ``UsageError`` and every argument problem comes back as a tool result
@@ -27,31 +29,23 @@ from pydantic import ValidationError
 
 from usagelens import service
 from usagelens.auth import Caller
-from usagelens.errors import InvalidArgument, UsageError
+from usagelens.errors import UsageError
 from usagelens.jsonout import dumps
 from usagelens.ledger.base import UsageReader
-from usagelens.query import INCLUDES, PAGE, UsageArgs
+from usagelens.query import ARGUMENTS, FORMATS, INCLUDES, PAGE, UsageArgs
 from usagelens.query_parse import shown
 from usagelens.surfaces.mcp.schema import (
-    ActivityOffset,
-    EndDate,
-    Include,
     MembersResult,
-    ProjectId,
-    ProjectIds,
     ProjectsResult,
     RequiredTeamId,
     ResponseFormat,
-    Scope,
-    StartDate,
-    TeamId,
     TeamsResult,
-    Timezone,
     UsageResult,
-    UserIds,
     compact_input,
     compact_output,
+    tool_parameter,
 )
+from usagelens.surfaces.signature import with_arguments
 
 __all__ = ["SERVER_NAME", "CallerProvider", "UsageLensServer", "build_server", "error_result"]
 
@@ -91,20 +85,8 @@ MEMBERS_DESCRIPTION = """List the people and API keys seen in one team's usage (
 Returns: {teamId, members: [{id, fullName, email, isApiKey}]}."""
 
 
-#: How a right value looks, per argument: the fix in every type error.
-_EXAMPLES = {
-    "team_id": "'team_abc' (see teams_list)",
-    "project_id": "'proj_xyz'",
-    "scope": "'team'",
-    "project_ids": "['proj_xyz']",
-    "user_ids": "['user_abc']",
-    "start_date": "'2026-04-01'",
-    "end_date": "'2026-04-30'",
-    "timezone": "'Europe/Paris'",
-    "include": "['usages', 'activity']",
-    "activity_offset": f"{PAGE}",
-    "response_format": "'markdown'",
-}
+#: How a right value looks, per argument (the declaration's examples): the fix in every type error.
+_EXAMPLES = {a.name: a.example for a in ARGUMENTS}
 
 
 def _shown(value: Any) -> str:
@@ -168,15 +150,6 @@ def _result(answer: service.Answer) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
-def _check_format(response_format: str | None) -> str:
-    fmt = response_format or "json"
-    if fmt not in ("json", "markdown"):
-        raise InvalidArgument(
-            f"response_format: '{fmt}' is not accepted; use json or markdown.", field="response_format"
-        )
-    return fmt
-
-
 class UsageLensServer(MCPServer):
     """``MCPServer`` whose tool calls map every usage error and bad argument to one sentence."""
 
@@ -225,59 +198,38 @@ def build_server(
 
     ``caller_provider()`` is asked on every call who is calling (``Caller.local()`` for the local
     owner, the key's caller over HTTP); it may raise ``Unauthorized``. ``now`` fixes "today" (tests
-    and benchmarks). The tools are ``usage``, ``teams_list``, ``projects_list`` and ``team_members_list``.
+    and benchmarks). The tools are ``usage``, ``teams_list``, ``projects_list`` and ``team_members_list``
+    (closures over ``ledger`` and ``caller_provider``: hence over 40 lines).
     """
 
-    async def usage(
-        team_id: TeamId = None,
-        project_id: ProjectId = None,
-        scope: Scope = None,
-        project_ids: ProjectIds = None,
-        user_ids: UserIds = None,
-        start_date: StartDate = None,
-        end_date: EndDate = None,
-        timezone: Timezone = None,
-        include: Include = None,
-        activity_offset: ActivityOffset = None,
-        response_format: ResponseFormat = "json",
-    ) -> Annotated[CallToolResult, UsageResult]:
-        args = UsageArgs(
-            team_id=team_id,
-            project_id=project_id,
-            scope=scope,
-            project_ids=project_ids,
-            user_ids=user_ids,
-            start_date=start_date,
-            end_date=end_date,
-            timezone=timezone,
-            include=list(include or []),
-            activity_offset=activity_offset,
-            response_format=response_format,
-        )
+    @with_arguments(tool_parameter)
+    async def usage(**arguments: Any) -> Annotated[CallToolResult, UsageResult]:
+        args = UsageArgs(**{**arguments, "include": list(arguments["include"] or [])})
         caller = caller_provider()
         today = now() if now else None
         return _result(await anyio.to_thread.run_sync(lambda: service.usage(ledger, caller, args, today)))
 
-    async def teams_list(response_format: ResponseFormat = "json") -> Annotated[CallToolResult, TeamsResult]:
-        fmt = _check_format(response_format)
+    async def teams_list(response_format: ResponseFormat = FORMATS[0]) -> Annotated[CallToolResult, TeamsResult]:
         caller = caller_provider()
-        return _result(await anyio.to_thread.run_sync(lambda: service.list_teams(ledger, caller, fmt)))
+        return _result(await anyio.to_thread.run_sync(lambda: service.list_teams(ledger, caller, response_format)))
 
     async def projects_list(
-        team_id: RequiredTeamId, response_format: ResponseFormat = "json"
+        team_id: RequiredTeamId, response_format: ResponseFormat = FORMATS[0]
     ) -> Annotated[CallToolResult, ProjectsResult]:
-        fmt = _check_format(response_format)
         caller = caller_provider()
-        return _result(await anyio.to_thread.run_sync(lambda: service.list_projects(ledger, caller, team_id, fmt)))
+        return _result(
+            await anyio.to_thread.run_sync(lambda: service.list_projects(ledger, caller, team_id, response_format))
+        )
 
     async def team_members_list(
-        team_id: RequiredTeamId, response_format: ResponseFormat = "json"
+        team_id: RequiredTeamId, response_format: ResponseFormat = FORMATS[0]
     ) -> Annotated[CallToolResult, MembersResult]:
-        fmt = _check_format(response_format)
         caller = caller_provider()
         today = now() if now else None
         return _result(
-            await anyio.to_thread.run_sync(lambda: service.team_members(ledger, caller, team_id, fmt, today))
+            await anyio.to_thread.run_sync(
+                lambda: service.team_members(ledger, caller, team_id, response_format, today)
+            )
         )
 
     tools = [
