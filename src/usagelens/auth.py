@@ -18,10 +18,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from usagelens.errors import InvalidArgument, NotFound, TooManyRequests, Unauthorized
-from usagelens.ledger.base import ControlStore
+from usagelens.ledger.base import ControlStore, KeyRecord, Team
 
 __all__ = ["KEY_KINDS", "Caller", "FailureLimiter", "KeyKind", "KeyStore", "NewKey"]
 
@@ -56,7 +56,7 @@ class Caller:
     def can_write(self) -> bool:
         return self.kind in ("local", "ingest")
 
-    def visible_teams(self, teams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def visible_teams(self, teams: list[Team]) -> list[Team]:
         """The teams (with their visible projects) this caller may read, from ``Ledger.teams()``."""
         if not self.can_read:
             return []
@@ -69,7 +69,7 @@ class Caller:
             projects = t["projects"]
             if self.project_id is not None:
                 projects = [p for p in projects if p["id"] == self.project_id]
-            out.append({**t, "projects": projects})
+            out.append(Team(id=t["id"], name=t["name"], projects=projects))
         return out
 
     def may_write_team(self, team_id: str) -> bool:
@@ -182,10 +182,10 @@ class KeyStore:
         self._ledger = ledger
         self.limiter = limiter or FailureLimiter()
         self._token: str | None = None
-        self._records: dict[str, dict[str, Any]] = {}
+        self._records: dict[str, KeyRecord] = {}
         self._lock = threading.Lock()
 
-    def _record(self, key: str) -> dict[str, Any] | None:
+    def _record(self, key: str) -> KeyRecord | None:
         token = self._ledger.keys_token()
         with self._lock:
             if token != self._token:
@@ -234,11 +234,12 @@ class KeyStore:
         """
         record = self._record(key)
         live = record is not None and record["revoked_at"] is None
-        used: dict[str, Any] = record if live and record is not None else _NO_KEY
+        used: Mapping[str, Any] = record if live and record is not None else _NO_KEY
         matches = hmac.compare_digest(_hash(str(used["salt"]), secret), str(used["secret_hash"]))
         if not (matches and live and record is not None):
             raise Unauthorized("the API key or secret is wrong, or the key was revoked")
-        return Caller(kind=record["kind"], team_id=record["team_id"], project_id=record["project_id"], key_id=key)
+        kind = cast(KeyKind, record["kind"])  # the store holds only kinds KeyStore.create accepted
+        return Caller(kind=kind, team_id=record["team_id"], project_id=record["project_id"], key_id=key)
 
     def caller(self, headers: Mapping[str, str], client: str | None = None) -> Caller:
         """The caller of an HTTP request: Basic ``key:secret`` (Scenario's scheme),

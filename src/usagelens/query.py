@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
+from usagelens.ledger.base import Team
 from usagelens.query_parse import day, instant, is_date, offset, shown, text, texts, zone
 from usagelens.query_scope import SCOPES, projects, team
 
@@ -227,7 +228,7 @@ def answer_format(value: object) -> str:
     return str(fmt)
 
 
-def resolve(args: UsageArgs, caller: Caller, teams: list[dict[str, Any]], now: datetime | None = None) -> UsageQuery:
+def resolve(args: UsageArgs, caller: Caller, teams: list[Team], now: datetime | None = None) -> UsageQuery:
     """Validate ``args`` for ``caller`` against the store's ``teams`` (``Ledger.teams()``)."""
     fmt = answer_format(args.response_format)
     args = _texts(args)

@@ -7,9 +7,11 @@ sentence naming the argument, the value and the fix, never naming a team the cal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from usagelens.errors import InvalidArgument, NotFound
+from usagelens.ledger.base import ProjectRef, Team
 from usagelens.query_parse import shown
 
 if TYPE_CHECKING:
@@ -22,11 +24,11 @@ __all__ = ["SCOPES", "projects", "team"]
 SCOPES = ("project", "team")
 
 
-def _names(items: list[dict[str, Any]]) -> str:
+def _names(items: Sequence[Team | ProjectRef]) -> str:
     return ", ".join(f"{t['id']} ({t['name']})" if t.get("name") else t["id"] for t in items)
 
 
-def team(args: UsageArgs, teams: list[dict[str, Any]]) -> dict[str, Any]:
+def team(args: UsageArgs, teams: list[Team]) -> Team:
     """The team ``args`` asks for among ``teams`` (those the caller can see): ``team_id``'s, or
     the only one when ``team_id`` is absent."""
     if args.team_id is None:
@@ -48,7 +50,7 @@ def team(args: UsageArgs, teams: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def projects(args: UsageArgs, team: dict[str, Any], caller: Caller) -> tuple[str, tuple | None]:
+def projects(args: UsageArgs, team: Team, caller: Caller) -> tuple[str, tuple | None]:
     """The scope mode and the project filter (None = every project of the team)."""
     scope = args.scope or ("project" if args.project_id or args.project_ids else "team")
     if scope not in SCOPES:

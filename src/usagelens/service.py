@@ -23,7 +23,7 @@ from typing import Any
 from usagelens.auth import Caller
 from usagelens.errors import NotFound
 from usagelens.jsonout import dumps
-from usagelens.ledger.base import ActivityQuery, FactQuery, UsageReader
+from usagelens.ledger.base import ActivityQuery, FactQuery, Team, UsageReader
 from usagelens.query import PAGE, UsageArgs, UsageQuery, answer_format, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.answer import AnswerInputs, build_answer
@@ -164,7 +164,7 @@ def list_teams(ledger: UsageReader, caller: Caller, response_format: str | None 
     return Answer(data, render_teams(data) if response_format == "markdown" else dumps(data), response_format)
 
 
-def _visible_team(ledger: UsageReader, caller: Caller, team_id: str) -> dict[str, Any]:
+def _visible_team(ledger: UsageReader, caller: Caller, team_id: str) -> Team:
     teams = caller.visible_teams(ledger.teams())
     team = next((t for t in teams if t["id"] == team_id), None)
     if team is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 import pyarrow as pa
 
@@ -31,12 +31,17 @@ __all__ = [
     "DIMENSIONS",
     "FACT_MEASURES",
     "PERS",
+    "Activity",
     "ActivityQuery",
     "ControlStore",
     "Dim",
+    "EventRow",
     "FactQuery",
+    "KeyRecord",
     "Ledger",
+    "ProjectRef",
     "StoreStats",
+    "Team",
     "UsageReader",
     "UsageWriter",
 ]
@@ -109,6 +114,66 @@ class StoreStats:
     rollup_rows: dict[str, int] = field(default_factory=dict)
 
 
+# -- the records that cross the boundary (plain dicts at run time, checked by the type checker) --
+
+
+class ProjectRef(TypedDict):
+    """A project as ``teams()`` lists it: its id and the team's name for it."""
+
+    id: str
+    name: str | None
+
+
+class Team(TypedDict):
+    """A team as ``teams()`` lists it, with its projects (the team's own view of their names)."""
+
+    id: str
+    name: str | None
+    projects: list[ProjectRef]
+
+
+class Activity(TypedDict):
+    """``team_activity()`` of a team or a project: distinct user ids, first event (naive UTC);
+    None where the store cannot know. A team's entry also holds its projects'."""
+
+    users_count: int | None
+    created_at: datetime | None
+    projects: NotRequired[dict[str, Activity]]
+
+
+class EventRow(TypedDict):
+    """One stored event as ``activity()`` returns it (ledger column names, CONTRACT §1)."""
+
+    id: str
+    time: datetime
+    user_id: str
+    project_id: str
+    action: str
+    cu: Any  # Decimal
+    discount: Any  # Decimal
+    model_id: str | None
+    job_id: str | None
+    asset_id: str | None
+    collection_id: str | None
+    asset_kind: str | None
+    nsfw: list[str] | None
+    is_api_key: bool
+
+
+class KeyRecord(TypedDict):
+    """An API key as the store keeps it (``auth.KeyStore`` hashes the secret before)."""
+
+    key_id: str
+    secret_hash: str
+    salt: str
+    team_id: str
+    kind: str
+    project_id: str | None
+    label: str | None
+    created_at: datetime
+    revoked_at: NotRequired[datetime | None]
+
+
 class UsageReader(Protocol):
     """What answers read: facts, activity pages, entity names, teams. Safe to call from several
     threads at once; every read sees whole batches only (a write is visible all or not at all)."""
@@ -117,7 +182,7 @@ class UsageReader(Protocol):
         """Grouped sums: one row per group, columns ``query.by`` then ``FACT_MEASURES``."""
         ...
 
-    def activity(self, query: ActivityQuery) -> list[dict[str, Any]]:
+    def activity(self, query: ActivityQuery) -> list[EventRow]:
         """Raw events of one page, as dicts keyed by column name."""
         ...
 
@@ -128,12 +193,12 @@ class UsageReader(Protocol):
         in its own view) and of other kinds the shared default only (CONTRACT §4)."""
         ...
 
-    def teams(self) -> list[dict[str, Any]]:
+    def teams(self) -> list[Team]:
         """Every team with ``id``, ``name`` and ``projects`` (``id``, ``name``), sorted by id;
         each team's name and project names are that team's view."""
         ...
 
-    def team_activity(self) -> dict[str, dict[str, Any]]:
+    def team_activity(self) -> dict[str, Activity]:
         """Per team id: ``users_count`` (distinct user ids of its events), ``created_at`` (its
         first event, naive UTC) and ``projects`` (project id -> the same two, for each project
         with events). A team without events is absent; a value the store cannot know is None.
@@ -192,11 +257,11 @@ class ControlStore(Protocol):
         """Store ``value`` under ``key``, replacing any previous value (atomic)."""
         ...
 
-    def put_key(self, record: dict[str, Any]) -> None:
+    def put_key(self, record: KeyRecord) -> None:
         """Store an API key record (``auth.KeyRecord`` fields); its ``key_id`` is unique."""
         ...
 
-    def api_keys(self) -> list[dict[str, Any]]:
+    def api_keys(self) -> list[KeyRecord]:
         """Every API key record, revoked ones included, sorted by creation."""
         ...
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from usagelens.jsonout import size_of
+from usagelens.ledger.base import EventRow
 from usagelens.query import UsageQuery
 from usagelens.report import expansions as ex
 from usagelens.report.ceiling import fit
@@ -55,7 +56,7 @@ class AnswerInputs:
     models: dict[str, Row]
     usage_daily: list[Row] | None = None
     model_daily: list[Row] | None = None
-    activity: list[Row] | None = None
+    activity: list[EventRow] | None = None
     found: dict[str, list[Row]] | None = None
 
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from usagelens.jsonout import instant, num
+from usagelens.ledger.base import EventRow
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row
 
@@ -70,7 +71,7 @@ def model_daily(rows: list[Row], models: list[dict[str, Any]]) -> list[dict[str,
     ]
 
 
-def activity(events: list[dict[str, Any]], offset: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def activity(events: list[EventRow], offset: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of the activity log and its pagination."""
     page = [
         {

@@ -19,7 +19,7 @@ from typing import Any
 
 from usagelens.jsonout import instant, num
 from usagelens.ledger import series
-from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, UsageReader
+from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, EventRow, UsageReader
 from usagelens.query import PAGE, UsageQuery
 from usagelens.report.facts import Row, fact_query
 
@@ -134,7 +134,7 @@ _ZERO: Row = {
 }
 
 
-def _activity(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _activity(events: list[EventRow]) -> list[dict[str, Any]]:
     """Activity entries; ``id``, ``creativeUnitsDiscount``, ``data.assetKind`` and ``data.nsfw``
     are usagelens extensions (Scenario's models accept extra fields) that let a sync from a
     usagelens upstream reproduce it exactly."""

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
 
 from usagelens.errors import Forbidden, InvalidArgument
+from usagelens.ledger.base import Activity, Team
 from usagelens.ledger.duckdb.sql import entity_key, entity_table_sql, quote
 from usagelens.ledger.duckdb.teams import team_activity
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS
@@ -104,8 +105,8 @@ class EntityViews:
         self._lock = threading.Lock()
         self._generation = 0
         self._cache: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
-        self._teams: list[dict[str, Any]] | None = None
-        self._activity: dict[str, dict[str, Any]] | None = None
+        self._teams: list[Team] | None = None
+        self._activity: dict[str, Activity] | None = None
 
     def upsert(self, cur: duckdb.DuckDBPyConnection, kind: str, batch: pa.Table, team: str | None) -> int:
         """Write ``team``'s view (None: the shared default) atomically; returns rows given."""
@@ -175,19 +176,19 @@ class EntityViews:
                 self._cache[kind] = loaded
         return loaded
 
-    def teams(self) -> list[dict[str, Any]]:
+    def teams(self) -> list[Team]:
         """Every team in its own view, with its projects in its view, sorted by id."""
         with self._lock:
             hit, generation = self._teams, self._generation
         if hit is not None:
             return hit
-        teams = self._rows(_teams_sql())
+        teams = cast(list[Team], self._rows(_teams_sql()))  # the statement selects a Team per row
         with self._lock:
             if generation == self._generation:
                 self._teams = teams
         return teams
 
-    def team_activity(self) -> dict[str, dict[str, Any]]:
+    def team_activity(self) -> dict[str, Activity]:
         """Identities seen and first events per team and project (``duckdb_teams``), kept in
         memory until the next write."""
         with self._lock:

@@ -16,11 +16,20 @@ import threading
 import warnings
 import weakref
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
-from usagelens.ledger.base import FACT_MEASURES, ActivityQuery, FactQuery, StoreStats
+from usagelens.ledger.base import (
+    FACT_MEASURES,
+    Activity,
+    ActivityQuery,
+    EventRow,
+    FactQuery,
+    KeyRecord,
+    StoreStats,
+    Team,
+)
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts
@@ -208,7 +217,7 @@ class DuckDBLedger:
         finally:
             cur.close()
 
-    def activity(self, query: ActivityQuery) -> list[dict[str, Any]]:
+    def activity(self, query: ActivityQuery) -> list[EventRow]:
         """One page of events, newest first; see ``Ledger.activity``."""
         params: dict[str, object] = {"start": query.start, "end": query.end}
         where = q.filters_sql(query, "events", params)
@@ -217,19 +226,19 @@ class DuckDBLedger:
             f"AND time < $end ORDER BY time DESC, id DESC LIMIT {int(query.limit)} "
             f"OFFSET {int(query.offset)}"
         )
-        return self._dicts(sql, params)
+        return cast(list[EventRow], self._dicts(sql, params))  # _ACTIVITY_COLUMNS are EventRow's
 
     def entities(self, kind: str, ids: list[str], team: str | None) -> list[dict[str, Any]]:
         """``team``'s view of the entities of ``kind`` among ``ids``, sorted by id; see
         ``Ledger.entities``. Users, models and projects are served from memory."""
         return self._entities.lookup(kind, ids, team)
 
-    def teams(self) -> list[dict[str, Any]]:
+    def teams(self) -> list[Team]:
         """Every team with its projects, each in that team's view, sorted by id (kept in
         memory between writes)."""
         return self._entities.teams()
 
-    def team_activity(self) -> dict[str, dict[str, Any]]:
+    def team_activity(self) -> dict[str, Activity]:
         """Identities seen and first events per team and project; see ``Ledger.team_activity``."""
         return self._entities.team_activity()
 
@@ -253,15 +262,15 @@ class DuckDBLedger:
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]
             ).close()
 
-    def put_key(self, record: dict[str, Any]) -> None:
+    def put_key(self, record: KeyRecord) -> None:
         """Store an API key record (and a new ``keys_token``, in the same transaction)."""
         cols = ", ".join(record)
         marks = ", ".join("?" * len(record))
         self._key_change(f"INSERT INTO api_keys ({cols}) VALUES ({marks})", list(record.values()))
 
-    def api_keys(self) -> list[dict[str, Any]]:
+    def api_keys(self) -> list[KeyRecord]:
         """Every API key record, oldest first."""
-        return self._dicts("SELECT * FROM api_keys ORDER BY created_at, key_id", {})
+        return cast(list[KeyRecord], self._dicts("SELECT * FROM api_keys ORDER BY created_at, key_id", {}))
 
     def keys_token(self) -> str:
         """A value that changes whenever a key is created or revoked (kept in ``meta``)."""

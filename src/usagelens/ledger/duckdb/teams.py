@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from usagelens.ledger.base import Activity
 from usagelens.ledger.duckdb.rollups import GRAIN_CODES, ROLLUPS
 from usagelens.ledger.duckdb.sql import main_table, ts
 
@@ -58,7 +59,7 @@ def _first_events_sql(ranges: list[tuple[datetime, datetime]]) -> str:
     )
 
 
-def team_activity(rows: Rows) -> dict[str, dict[str, Any]]:
+def team_activity(rows: Rows) -> dict[str, Activity]:
     """See ``Ledger.team_activity``; ``rows(sql)`` runs one statement."""
     counted = rows(_rollup_sql())
     if not counted:
@@ -67,11 +68,13 @@ def team_activity(rows: Rows) -> dict[str, dict[str, Any]]:
         (r["team_id"], r["project_id"]): r["first"]
         for r in rows(_first_events_sql(_ranges({r["first"] for r in counted})))
     }
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Activity] = {}
     for r in sorted(counted, key=lambda r: (r["team_id"], r["project_id"] is not None, r["project_id"] or "")):
-        entry = {"users_count": r["users"], "created_at": firsts.get((r["team_id"], r["project_id"]))}
+        first = firsts.get((r["team_id"], r["project_id"]))
         if r["project_id"] is None:
-            out[r["team_id"]] = {**entry, "projects": {}}
+            out[r["team_id"]] = Activity(users_count=r["users"], created_at=first, projects={})
         else:
-            out[r["team_id"]]["projects"][r["project_id"]] = entry
+            out[r["team_id"]].setdefault("projects", {})[r["project_id"]] = Activity(
+                users_count=r["users"], created_at=first
+            )
     return out

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from usagelens.errors import Forbidden
-from usagelens.ledger.base import ActivityQuery, FactQuery
+from usagelens.ledger.base import Activity, ActivityQuery, EventRow, FactQuery, KeyRecord, ProjectRef, Team
 from usagelens.sources.scenario.activity import entity_rows
 from usagelens.sources.scenario.client import ClientSettings, ScenarioClient
 from usagelens.sources.scenario.facts import fact_rows
@@ -69,18 +69,18 @@ def _created(item: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _activity(team: dict[str, Any]) -> dict[str, Any]:
+def _activity(team: dict[str, Any]) -> Activity:
     """``Ledger.team_activity``'s entry of one team of ``GET /v1/teams``."""
     raw = team.get("context")
     context: dict[str, Any] = raw if isinstance(raw, dict) else {}
     users = context.get("usersCount")
     whole = isinstance(users, int | float) and not isinstance(users, bool) and math.isfinite(users) and users >= 0
     projects = [p for p in team.get("projects") or [] if isinstance(p, dict) and isinstance(p.get("id"), str)]
-    return {
-        "users_count": int(users) if whole and users is not None else None,
-        "created_at": _created(team),
-        "projects": {p["id"]: {"users_count": None, "created_at": _created(p)} for p in projects},
-    }
+    return Activity(
+        users_count=int(users) if whole and users is not None else None,
+        created_at=_created(team),
+        projects={p["id"]: Activity(users_count=None, created_at=_created(p)) for p in projects},
+    )
 
 
 class ScenarioLedger:
@@ -102,38 +102,32 @@ class ScenarioLedger:
         self._entities: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._fetcher = SectionFetcher(client, self.remember, ttl=ttl)
         self._pager = ActivityPager(client, self._fetcher, self.remember)
-        self._teams: list[dict[str, Any]] | None = None
-        self._activity: dict[str, dict[str, Any]] = {}
+        self._teams: list[Team] | None = None
+        self._activity: dict[str, Activity] = {}
         self._teams_at = 0.0
         self._teams_ttl = teams_ttl
 
     # -- reads ------------------------------------------------------------------------------
 
-    def teams(self) -> list[dict[str, Any]]:
+    def teams(self) -> list[Team]:
         """The account's teams, each with ``id``, ``name`` and ``projects``, sorted by id."""
         with self._lock:
             if self._teams is not None and time.monotonic() - self._teams_at < self._teams_ttl:
                 return self._teams
         raw = self.client.teams()
-        teams = []
+        teams: list[Team] = []
         for t in raw:
             projects = [p for p in t.get("projects") or [] if isinstance(p, dict) and isinstance(p.get("id"), str)]
-            teams.append(
-                {
-                    "id": t["id"],
-                    "name": t.get("name") if isinstance(t.get("name"), str) else None,
-                    "projects": sorted(
-                        ({"id": p["id"], "name": p.get("name")} for p in projects), key=lambda p: p["id"]
-                    ),
-                }
-            )
+            refs = sorted((ProjectRef(id=p["id"], name=p.get("name")) for p in projects), key=lambda p: p["id"])
+            name = t.get("name") if isinstance(t.get("name"), str) else None
+            teams.append(Team(id=t["id"], name=name, projects=refs))
         teams.sort(key=lambda t: t["id"])
         activity = {t["id"]: _activity(t) for t in raw}
         with self._lock:
             self._teams, self._activity, self._teams_at = teams, activity, time.monotonic()
         return teams
 
-    def team_activity(self) -> dict[str, dict[str, Any]]:
+    def team_activity(self) -> dict[str, Activity]:
         """Scenario's own figures of each team (``createdAt``, ``context.usersCount``) and of its
         projects (``createdAt``; Scenario counts users per team only, so None)."""
         self.teams()
@@ -154,7 +148,7 @@ class ScenarioLedger:
         """One request per project (Scenario filters by project but does not group by it)."""
         team = next((t for t in self.teams() if t["id"] == query.team_id), None)
         projects = (
-            query.project_ids if query.project_ids is not None else [p["id"] for p in (team or {}).get("projects", [])]
+            query.project_ids if query.project_ids is not None else [p["id"] for p in team["projects"]] if team else []
         )
         sub = replace(query, by=tuple(d for d in query.by if d != "project_id"))
         sub_keys = [k for k in keys if k != "project_id"]
@@ -166,7 +160,7 @@ class ScenarioLedger:
                     rows[(*k[:where], p, *k[where:])] = r
         return table(keys, rows)
 
-    def activity(self, query: ActivityQuery) -> list[dict[str, Any]]:
+    def activity(self, query: ActivityQuery) -> list[EventRow]:
         """One page of Scenario's activity log, newest first (windows over 120 days included)."""
         return self._pager.activity(query)
 
@@ -241,13 +235,13 @@ class LiveAccountControl:
     """The ``ControlStore`` beside a live account: it holds no usagelens keys (the account's own
     Scenario key limits what is seen) and no local state; changing either is refused."""
 
-    def api_keys(self) -> list[dict[str, Any]]:
+    def api_keys(self) -> list[KeyRecord]:
         return []
 
     def keys_token(self) -> str:
         return ""
 
-    def put_key(self, record: dict[str, Any]) -> None:
+    def put_key(self, record: KeyRecord) -> None:
         raise Forbidden(_READ_ONLY)
 
     def revoke_key(self, key_id: str, when: datetime) -> bool:

@@ -10,9 +10,9 @@ usage-event count gives a first guess (usually right, so one request settles it)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
-from usagelens.ledger.base import ActivityQuery
+from usagelens.ledger.base import ActivityQuery, EventRow
 from usagelens.query import PAGE
 from usagelens.sources.scenario.activity import assign_ids, entity_rows, to_event
 from usagelens.sources.scenario.client import ScenarioClient
@@ -46,7 +46,7 @@ class ActivityPager:
         self._fetcher = fetcher
         self._remember = remember
 
-    def activity(self, query: ActivityQuery) -> list[dict[str, Any]]:
+    def activity(self, query: ActivityQuery) -> list[EventRow]:
         """The events ``[offset, offset + limit)`` of the window, newest first."""
         if query.project_ids == () or query.user_ids == () or query.limit <= 0:
             return []
@@ -69,7 +69,7 @@ class ActivityPager:
             raise self._client.malformed("GET /v1/usages", str(e)) from None
         for event in out:
             event.pop("team_id", None)
-        return out
+        return cast(list[EventRow], out)  # events_of builds each row with EventRow's columns
 
     def pages(self, scope: Scope, chunk: Chunk, offset: int = 0) -> Iterator[tuple[list[Entry], Any]]:
         """Every page of ``chunk`` from ``offset``, as ``(entries, entities)``."""

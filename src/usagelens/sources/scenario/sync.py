@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from usagelens.errors import InvalidArgument, NotFound
 from usagelens.jsonout import instant
-from usagelens.ledger.base import ControlStore, UsageWriter
+from usagelens.ledger.base import ControlStore, Team, UsageWriter
 from usagelens.model import ENTITY_SCHEMAS, EVENT_SCHEMA, with_defaults
 from usagelens.sources.scenario import ScenarioLedger
 from usagelens.sources.scenario.activity import assign_ids, entity_rows, is_usage
@@ -149,7 +149,7 @@ def _windows(source: ScenarioLedger, team_id: str, start: datetime, end: datetim
     return out[::-1] if backward else out
 
 
-def _choose(visible: list[dict[str, Any]], wanted: list[str] | None) -> list[dict[str, Any]]:
+def _choose(visible: list[Team], wanted: list[str] | None) -> list[Team]:
     names = ", ".join(t["id"] for t in visible) or "none"
     if not visible:
         raise NotFound("the Scenario account has no team these credentials can see")

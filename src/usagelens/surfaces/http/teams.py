@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from usagelens.auth import Caller
 from usagelens.errors import NotFound
 from usagelens.jsonout import instant
+from usagelens.ledger.base import Team
 from usagelens.query_parse import shown
 from usagelens.surfaces.http.common import json_response, only, reader, service
 from usagelens.surfaces.http.docs import ERRORS, READ_ERRORS
@@ -68,7 +69,7 @@ class _View:
     def records(self) -> list[dict[str, Any]]:
         return self.ledger.api_keys()
 
-    def team(self, team_id: str) -> dict[str, Any]:
+    def team(self, team_id: str) -> Team:
         """The visible team ``team_id``; else the same 404 whether it exists or not."""
         found = next((t for t in self.teams if t["id"] == team_id), None)
         if found is None:
@@ -104,7 +105,7 @@ class _View:
             seen = seen.get("projects", {}).get(self.caller.project_id, {})
         return seen.get("users_count") or 0
 
-    def item(self, t: dict[str, Any]) -> dict[str, Any]:
+    def item(self, t: Team) -> dict[str, Any]:
         """``t`` as an item of Scenario's ``TeamListResponse``."""
         created = instant(self.created(t["id"]))
         projects = []
@@ -127,7 +128,7 @@ class _View:
             "projects": projects,
         }
 
-    def detail(self, t: dict[str, Any]) -> dict[str, Any]:
+    def detail(self, t: Team) -> dict[str, Any]:
         """``t`` as Scenario's ``TeamRetrieveResponse.team`` (plus the list's ``context``)."""
         return {
             **self.item(t),
