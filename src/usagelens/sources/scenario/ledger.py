@@ -29,7 +29,16 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from usagelens.errors import Forbidden
-from usagelens.ledger.base import Activity, ActivityQuery, EventRow, FactQuery, KeyRecord, ProjectRef, Team
+from usagelens.ledger.base import (
+    FACT_MEASURES,
+    Activity,
+    ActivityQuery,
+    EventRow,
+    FactQuery,
+    KeyRecord,
+    ProjectRef,
+    Team,
+)
 from usagelens.sources.scenario.activity import entity_rows
 from usagelens.sources.scenario.client import ClientSettings, ScenarioClient
 from usagelens.sources.scenario.facts import fact_rows
@@ -139,8 +148,10 @@ class ScenarioLedger:
         keys = (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"]
         try:
             if "project_id" in query.by:
-                return self._per_project(query, keys)
-            return table(keys, fact_rows(self._fetcher, query, keys))
+                out = self._per_project(query, keys)
+            else:
+                out = table(keys, fact_rows(self._fetcher, query, keys))
+            return out.select([*query.by, *FACT_MEASURES])  # the protocol's column order
         except ValueError as e:
             raise self.client.malformed("GET /v1/usages", str(e)) from None
 
