@@ -7,6 +7,7 @@ answers 401/403 for real, and 429, 500, slow and malformed answers on demand.
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import os
 import subprocess
@@ -24,6 +25,22 @@ from usagelens.errors import Forbidden, Unauthorized, Unavailable, UsageError
 from usagelens.query import UsageArgs
 from usagelens.service import usage
 from usagelens.sources import ClientSettings, open_scenario
+
+# The fault server makes the SDK abandon requests (timeouts, 5xx and 429 retries, refusals), and
+# httpx sometimes leaves such a request's socket to the garbage collector even though every
+# client here is closed. Collecting after each test lands that warning in this module, where it
+# is expected, instead of in whichever test happens to run next.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+    pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _collect_abandoned_sockets() -> Iterator[None]:
+    yield
+    gc.collect()
+
 
 TEAM = "team_b_0"
 APRIL = {"team_id": TEAM, "start_date": "2026-04-01", "end_date": "2026-04-30"}

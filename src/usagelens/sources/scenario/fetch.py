@@ -122,5 +122,7 @@ class SectionFetcher:
             self._cache.clear()
 
     def close(self) -> None:
-        """Stop the worker threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker threads: queued requests are cancelled and running ones finish first,
+        so no connection outlives the client's pool (a request still running when the pool
+        closed left its socket to the garbage collector)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
