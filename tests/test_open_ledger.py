@@ -6,6 +6,8 @@ import os
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import event, table
 from usagelens.errors import InvalidArgument, Unavailable
@@ -50,3 +52,16 @@ def test_must_exist_refuses_to_create_a_store(tmp_path):
     with pytest.raises(Unavailable, match=f"the store {missing} does not exist"):
         open_ledger(str(missing), must_exist=True)
     assert not os.path.exists(missing)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=60) | st.builds(lambda s, r: s + r, st.sampled_from(["duckdb://", "chdb://", "x://"]), st.text())
+)
+def test_any_store_name_is_a_path_or_one_sentence(name):
+    try:
+        path = store_path(name)
+    except InvalidArgument as e:
+        assert str(e).startswith("--db: '") and "\n" not in str(e)  # one sentence, one line
+    else:
+        assert isinstance(path, str)

@@ -21,6 +21,7 @@ from usagelens.ledger.base import (
     UsageReader,
     UsageWriter,
 )
+from usagelens.query_parse import shown
 
 __all__ = [
     "DEFAULT_DB",
@@ -52,14 +53,14 @@ def store_path(url: str | None = None) -> str:
         rest = name.removeprefix("duckdb://")
         if not rest.startswith("/") or rest == "/":
             raise InvalidArgument(
-                f"--db: '{name}' is not a DuckDB URL; use duckdb:///relative/path.duckdb, "
+                f"--db: '{shown(name)}' is not a DuckDB URL; use duckdb:///relative/path.duckdb, "
                 "duckdb:////absolute/path.duckdb or a plain path.",
                 field="db",
             )
         return rest[1:]
     if name.startswith(_LATER):
         raise InvalidArgument(
-            f"--db: '{name.split('://')[0]}://' stores are not available in this version; use a DuckDB file "
+            f"--db: '{shown(name.split('://')[0])}://' stores are not available in this version; use a DuckDB file "
             "(a path or duckdb:///path).",
             field="db",
         )
