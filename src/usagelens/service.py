@@ -69,8 +69,7 @@ def _inputs(ledger: UsageReader, q: UsageQuery) -> AnswerInputs:
         page = ledger.activity(
             ActivityQuery(q.team_id, q.start, q.end, q.project_ids, q.user_ids, q.activity_offset, PAGE)
         )
-    shaped = ex.activity(page, q.activity_offset)[0] if page else []
-    ids = ex.activity_ids(shaped)
+    ids = ex.activity_ids(page or [], ex.RAW_ACTIVITY_KEYS)
     ids["users"].update(facts.by_user.column("user_id").to_pylist())
     ids["models"].update(facts.by_model.column("model_id").to_pylist())
     ids["projects"].update(q.project_ids or ())

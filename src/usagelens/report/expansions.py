@@ -7,6 +7,7 @@ the whole answer under its byte limit.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from usagelens.jsonout import instant, num
@@ -96,11 +97,22 @@ def activity(events: list[EventRow], offset: int) -> tuple[list[dict[str, Any]],
     return page, pagination
 
 
-def activity_ids(events: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Ids a page of shaped activity events refers to, per entity kind."""
+#: The same, for the ledger's rows (``EventRow``) before they are shaped.
+RAW_ACTIVITY_KEYS = (
+    ("users", "user_id"),
+    ("models", "model_id"),
+    ("projects", "project_id"),
+    ("jobs", "job_id"),
+    ("assets", "asset_id"),
+)
+
+
+def activity_ids(events: Sequence[Mapping[str, Any]], keys: tuple = _ACTIVITY_KEYS) -> dict[str, set[str]]:
+    """Ids a page of activity events refers to, per entity kind (shaped events; the ledger's
+    rows with ``keys=RAW_ACTIVITY_KEYS``)."""
     ids: dict[str, set[str]] = {k: set() for k in ENTITY_KINDS}
     for e in events:
-        for kind, key in _ACTIVITY_KEYS:
+        for kind, key in keys:
             if e[key] is not None:
                 ids[kind].add(e[key])
     return ids

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from usagelens.ledger.base import FACT_MEASURES, FactQuery, UsageReader
 from usagelens.query import UsageQuery
 
-__all__ = ["Facts", "Row", "fact_query", "gather", "sums", "top"]
+__all__ = ["Facts", "Row", "fact_query", "gather"]
 
 Row = dict[str, Any]
 
@@ -53,28 +53,6 @@ def _sum_by(rows: list[Row], key: str) -> list[Row]:
         for m in FACT_MEASURES:
             acc[m] = acc.get(m, 0) + r[m]
     return list(out.values())
-
-
-def top(table: pa.Table, id_column: str, n: int | None = None) -> list[Row]:
-    """The first ``n`` rows (all with None) by CU descending, ties by id ascending."""
-    if n is not None and n <= 0:
-        return []
-    order = pc.sort_indices(table, [("cu", "descending"), (id_column, "ascending")])
-    if n is not None:
-        order = order.slice(0, n)
-    return table.take(order).to_pylist()
-
-
-def sums(table: pa.Table, skip: int = 0, id_column: str | None = None) -> Row:
-    """Measures summed over ``table`` (after the ``skip`` top rows when ``id_column`` is set)."""
-    if skip and id_column:
-        order = pc.sort_indices(table, [("cu", "descending"), (id_column, "ascending")])
-        table = table.take(order.slice(skip))
-    out: Row = {}
-    for m in FACT_MEASURES:
-        v = pc.sum(table[m]).as_py()
-        out[m] = _zero(m) if v is None else v
-    return out
 
 
 def _zero(measure: str) -> Decimal | int:
