@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 from conftest import event, table
 from usagelens.errors import InvalidArgument, Unavailable
-from usagelens.ledger import DEFAULT_DB, open_ledger, store_location, store_path
+from usagelens.ledger import DEFAULT_DB, open_ledger, store_label, store_location, store_path
+from usagelens.ledger.clickhouse import parse_url
 
 
 def test_a_bare_path_and_a_duckdb_url_open_the_same_file(tmp_path, monkeypatch):
@@ -38,13 +40,44 @@ def test_usagelens_db_is_read_only_when_no_name_is_given(tmp_path, monkeypatch):
     ("name", "message"),
     [
         ("duckdb://host/x.duckdb", "is not a DuckDB URL; use duckdb:///relative/path.duckdb"),
-        ("clickhouse://u:p@host:8123/usage", "'clickhouse://' stores are not available in this version"),
-        ("chdb:///data", "'chdb://' stores are not available in this version"),
+        ("clickhouse://u:p@/usage", "names no host; use clickhouse://user:password@host:8123/database"),
+        ("clickhouse://u:p@host:port/usage", "'clickhouse://u:p@host:port/usage' is not a ClickHouse URL"),
+        ("clickhouse://host/bad-name", "the database name 'bad-name' is not a plain identifier"),
+        ("clickhouses://host/usage?bogus=1", "unknown option 'bogus' in clickhouses://host/usage; accepted: "),
+        ("clickhouse://host/usage?timeout=-1", "timeout='-1' is not a number of seconds"),
+        ("chdb://relative", "is not a chDB URL; use chdb:///relative/dir or chdb:////absolute/dir"),
+        ("chdb:///data?database=1x", "the database name '1x' is not a plain identifier"),
     ],
 )
 def test_other_names_get_one_sentence(name, message):
-    with pytest.raises(InvalidArgument, match=message):
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
         open_ledger(name)
+
+
+def test_a_clickhouse_url_is_parsed_without_keeping_its_password_in_messages():
+    t = parse_url("clickhouses://ana:p%40ss@ch.example.com/usage?timeout=5&verify=false")
+    assert (t.host, t.port, t.secure, t.username, t.password, t.database) == (
+        "ch.example.com", 8443, True, "ana", "p@ss", "usage"
+    )  # fmt: skip
+    assert (t.timeout, t.verify, t.location) == (5.0, False, "clickhouses://ana@ch.example.com:8443/usage")
+    assert "p@ss" not in repr(t)
+    assert store_label("clickhouse://ana:secret@ch:8123/usage") == "clickhouse://ana@ch:8123/usage"  # banners, errors
+    assert store_label("x.duckdb") == "x.duckdb"
+    plain = parse_url("http://ch:9000")
+    assert (plain.port, plain.secure, plain.database, plain.username) == (9000, False, "usagelens", "default")
+    with pytest.raises(InvalidArgument, match="names a ClickHouse store; this command needs a DuckDB file"):
+        store_path("clickhouse://host/usage")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["clickhouse://", "clickhouses://", "https://", "chdb://"]), st.text(max_size=80))
+def test_any_clickhouse_url_is_a_target_or_one_sentence(scheme, rest):
+    try:
+        target = parse_url(scheme + rest)
+    except InvalidArgument as e:
+        assert str(e).startswith("--db: ") and "\n" not in str(e)
+    else:
+        assert target.database and "\n" not in target.location
 
 
 def test_must_exist_refuses_to_create_a_store(tmp_path):

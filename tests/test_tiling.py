@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from usagelens.ledger.duckdb.rollups import buckets, choose_rollup
+from usagelens.ledger.rollups import buckets, choose_rollup
 from usagelens.ledger.tiling import day_starts, tile
 
 

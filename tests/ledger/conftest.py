@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chdb_support import chdb_url
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger
 
@@ -31,6 +32,8 @@ class Backend:
 BACKENDS: tuple[Backend, ...] = (
     Backend("duckdb-memory", lambda tmp: ":memory:", durable=False),
     Backend("duckdb-file", lambda tmp: str(tmp / "x.duckdb"), durable=True),
+    # ClickHouse 26.9 in-process, through clickhouse-connect's chDB interface (a database per store)
+    Backend("chdb", lambda tmp: chdb_url(), durable=True),
 )
 
 

@@ -23,7 +23,7 @@ from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb.facts import fact_sql
-from usagelens.ledger.duckdb.rollups import choose_rollup
+from usagelens.ledger.rollups import choose_rollup
 from usagelens.ledger.tiling import Piece, tile
 
 D = datetime(2026, 3, 2)  # a Monday

@@ -18,6 +18,7 @@ Measures of every fact row (``FACT_MEASURES``), each also split for API-key even
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
@@ -29,6 +30,7 @@ from usagelens.model import WriteResult
 
 __all__ = [
     "DIMENSIONS",
+    "EXPORT_BATCH",
     "FACT_MEASURES",
     "PERS",
     "Activity",
@@ -40,6 +42,7 @@ __all__ = [
     "KeyRecord",
     "Ledger",
     "ProjectRef",
+    "StoreContents",
     "StoreStats",
     "Team",
     "UsageReader",
@@ -275,7 +278,32 @@ class ControlStore(Protocol):
         ...
 
 
-class Ledger(UsageReader, UsageWriter, ControlStore, Protocol):
+#: Rows per batch of ``StoreContents.events``.
+EXPORT_BATCH = 100_000
+
+
+class StoreContents(Protocol):
+    """Everything a store holds, in the shapes writes take: for copies (``usagelens migrate``)."""
+
+    def events(
+        self, team: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[pa.Table]:
+        """Stored events (``model.EVENT_SCHEMA``) in ``[start, end)`` (naive UTC; None: no bound) of
+        ``team`` (None: every team), ordered by team, time and id, in batches of at most
+        ``EXPORT_BATCH`` rows."""
+        ...
+
+    def entity_rows(self, kind: str) -> pa.Table:
+        """Every stored row of ``kind``: ``owner`` (``''`` for the shared default, else the team that
+        wrote it) then the columns of ``model.ENTITY_SCHEMAS[kind]``, ordered by owner and key."""
+        ...
+
+    def meta_items(self) -> dict[str, str]:
+        """Every value of the control store (``get_meta``'s keys and values)."""
+        ...
+
+
+class Ledger(UsageReader, UsageWriter, ControlStore, StoreContents, Protocol):
     """A usage store: reader, writer and control store in one, usable as a context manager."""
 
     def stats(self) -> StoreStats:

@@ -1,7 +1,7 @@
 """How a fact query's window is tiled into buckets of the rollup grains: the backend-neutral half.
 
 A backend keeps rollups at three UTC grains: week, day and hour (``GRAINS``; which rollups, and
-how they are stored, is the backend's: ``ledger/duckdb/rollups.py``). A window is
+how they are stored, is ``ledger/rollups.py``). A window is
 tiled with the coarsest grain that fits: a 120-day window in any whole-hour zone costs ~17 week
 buckets, at most 12 day buckets and 46 hour buckets at its edges. What no bucket fits exactly (the half hour
 at each end of an India-time day, a window starting at 10:07) is read from the raw events,

@@ -7,19 +7,16 @@ and raw events for the slices no bucket fits, in one statement; see ``ledger.pla
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from usagelens.ledger.base import BASE_MEASURES, FACT_MEASURES, FactQuery
-from usagelens.ledger.duckdb.rollups import GRAIN_CODES, Rollup, buckets
+from usagelens.ledger.base import BASE_MEASURES, FactQuery
 from usagelens.ledger.duckdb.sql import EPOCH, RAW_MEASURES, TEAM_GRAINS, filters_sql, main_table, ts
+from usagelens.ledger.rollups import GRAIN_CODES, Rollup, buckets
 from usagelens.ledger.series import GRANULARITIES, SUB_HOUR
 from usagelens.ledger.tiling import Piece
 
-__all__ = ["fact_sql", "split_api"]
+__all__ = ["fact_sql"]
 
 #: Up to this many raw slices are OR-ed in the WHERE clause (zone maps prune the scan);
 #: more (a day series in a :30/:45 zone) are matched per quarter hour against a table.
@@ -155,30 +152,3 @@ def fact_sql(q: FactQuery, rollup: Rollup | None, pieces: list[Piece], recent: b
     if len(parts) == 1 and " UNION ALL " not in parts[0]:
         return parts[0], params, tables  # already one row per group
     return f"SELECT {sel}, {sums} FROM ({' UNION ALL '.join(parts)}) u GROUP BY ALL", params, tables
-
-
-def split_api(table: pa.Table, keys: list[str]) -> pa.Table:
-    """Rows per (keys, is_api_key) → one row per keys with ``FACT_MEASURES``, sorted by keys.
-
-    Counts are int64 and CU decimal128(38, 6) whatever the path.
-    """
-    if not keys:  # totals: at most two rows, cheaper in Python than in Arrow
-        out: dict[str, Any] = {m: Decimal(0) if m.endswith(("cu", "discount")) else 0 for m in FACT_MEASURES}
-        for row in table.to_pylist():
-            for m in BASE_MEASURES:
-                out[m] += row[m]
-                if row["is_api_key"]:
-                    out[f"api_{m}"] += row[m]
-        return pa.table({m: pa.array([out[m]], _TYPES[m.removeprefix("api_")]) for m in FACT_MEASURES})
-    cols: dict[str, Any] = {k: table[k] for k in keys}
-    for m in BASE_MEASURES:
-        col = table[m].cast(_TYPES[m])
-        cols[m] = col
-        cols[f"api_{m}"] = pc.if_else(table["is_api_key"], col, pa.scalar(0, col.type))
-    grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate([(m, "sum") for m in FACT_MEASURES])
-    grouped = grouped.rename_columns([n.removesuffix("_sum") for n in grouped.column_names])
-    return grouped.select([*keys, *FACT_MEASURES]).sort_by([(k, "ascending") for k in keys])
-
-
-_CU = pa.decimal128(38, 6)
-_TYPES = {"events": pa.int64(), "jobs": pa.int64(), "assets": pa.int64(), "cu": _CU, "discount": _CU}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from usagelens.ledger.base import BASE_MEASURES, ActivityQuery, FactQuery
-from usagelens.ledger.duckdb.rollups import GRAIN_CODES, ROLLUPS, Rollup
+from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS, Rollup
 from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, FieldType
 
 __all__ = [

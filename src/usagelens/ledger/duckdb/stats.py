@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from usagelens.ledger.base import StoreStats
-from usagelens.ledger.duckdb.rollups import ROLLUPS
 from usagelens.ledger.duckdb.sql import main_table
+from usagelens.ledger.rollups import ROLLUPS
 from usagelens.model import ENTITY_KINDS
 
 __all__ = ["read_stats"]

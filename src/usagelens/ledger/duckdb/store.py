@@ -15,6 +15,7 @@ import logging
 import threading
 import warnings
 import weakref
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -30,13 +31,15 @@ from usagelens.ledger.base import (
     StoreStats,
     Team,
 )
+from usagelens.ledger.duckdb import contents
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts
 from usagelens.ledger.duckdb.entities import EntityViews
-from usagelens.ledger.duckdb.rollups import choose_rollup
 from usagelens.ledger.duckdb.stats import read_stats
 from usagelens.ledger.duckdb.write import Writer
+from usagelens.ledger.rollups import choose_rollup
+from usagelens.ledger.shape import split_api
 from usagelens.ledger.tiling import Piece, tile
 from usagelens.model import EVENT_SCHEMA, WriteResult
 
@@ -213,7 +216,7 @@ class DuckDBLedger:
                 cur.register(name, table)
             rows = cur.execute(sql, params).to_arrow_table()
             keys = (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"]
-            return duckdb_facts.split_api(rows, keys).select([*query.by, *FACT_MEASURES])
+            return split_api(rows, keys).select([*query.by, *FACT_MEASURES])
         finally:
             cur.close()
 
@@ -249,6 +252,20 @@ class DuckDBLedger:
             return read_stats(cur, self.backend, self.location)
         finally:
             cur.close()
+
+    def events(
+        self, team: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[pa.Table]:
+        """Stored events in batches; see ``StoreContents.events``."""
+        return contents.events(self._con, team, start, end)
+
+    def entity_rows(self, kind: str) -> pa.Table:
+        """Every stored row of ``kind`` with its owner; see ``StoreContents.entity_rows``."""
+        return contents.entity_rows(self._con, kind)
+
+    def meta_items(self) -> dict[str, str]:
+        """Every value of the ``meta`` table."""
+        return {r["key"]: r["value"] for r in self._dicts("SELECT key, value FROM meta ORDER BY key", {})}
 
     def get_meta(self, key: str) -> str | None:
         """The value stored under ``key`` in the ``meta`` table, or None."""

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from usagelens.ledger.base import Activity
-from usagelens.ledger.duckdb.rollups import GRAIN_CODES, ROLLUPS
 from usagelens.ledger.duckdb.sql import main_table, ts
+from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS
 
 __all__ = ["team_activity"]
 

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from usagelens.errors import InvalidInput, UsageError
+from usagelens.surfaces.cli import admin as cli_admin
 from usagelens.surfaces.cli import keys as cli_keys
 from usagelens.surfaces.cli import mcp as cli_mcp
 from usagelens.surfaces.cli import serve as cli_serve
@@ -33,6 +34,7 @@ cli_keys.register(app)
 cli_mcp.register(app)
 cli_serve.register(app)
 cli_sync.register(app)
+cli_admin.register(app)
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="The store: a DuckDB file path or duckdb:///path (default $USAGELENS_DB, else ./usagelens.duckdb).",
+        help="The store: a DuckDB file path or duckdb:///path, or clickhouse://user:pass@host:8123/db, "
+        "clickhouses://… (HTTPS), chdb:///dir (default $USAGELENS_DB, else ./usagelens.duckdb).",
         show_default=False,
     ),
 ]

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from usagelens.auth import KeyStore
 from usagelens.errors import InvalidArgument
-from usagelens.ledger import open_ledger, store_location
+from usagelens.ledger import open_ledger, store_label
 from usagelens.surfaces.cli.options import DbOption
 from usagelens.surfaces.http.guard import is_loopback_name
 
@@ -72,7 +72,7 @@ def serve(
 
     from usagelens.surfaces.http import create_app
 
-    path = store_location(db)
+    path = store_label(db)
     ledger = open_ledger(db)
     keys = KeyStore(ledger)
     key = None
