@@ -50,6 +50,7 @@ class Entities:
         self._insert = insert
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[object, dict[Key, dict[str, Any]]]] = {}
+        self._teams: tuple[object, list[Team]] | None = None
 
     def upsert(self, kind: str, batch: pa.Table, team: str | None) -> int:
         """Write ``team``'s rows (None: the shared default); the last record of an id wins."""
@@ -115,7 +116,18 @@ class Entities:
         return out
 
     def teams(self, token: object) -> list[Team]:
-        """Every team in its own view, with its projects in its view, sorted by id."""
+        """Every team in its own view, with its projects in its view, sorted by id (kept until
+        the token changes: every answer asks for it)."""
+        with self._lock:
+            hit = self._teams
+        if hit is not None and hit[0] == token:
+            return hit[1]
+        out = self._load_teams(token)
+        with self._lock:
+            self._teams = (token, out)
+        return out
+
+    def _load_teams(self, token: object) -> list[Team]:
         teams = self._all("teams", token)
         projects = self._all("projects", token)
         seen = self._rows(f"SELECT DISTINCT team_id, project_id FROM `{self._db}`.team_projects", {})
