@@ -109,10 +109,14 @@ def test_a_demo_key_is_created_once_and_printed(store_path, tmp_path):
         auth = (saved["key"], saved["secret"])
         assert httpx.get(url + "/v1/teams", auth=auth).status_code == 200
         assert httpx.get(url + "/v1/teams").status_code == 401
+        admin = (saved["admin"]["key"], saved["admin"]["secret"])
+        assert httpx.get(url + "/v1/stats", auth=admin).json()["events"] == 500  # the admin key: every team
+        assert httpx.get(url + "/v1/stats", auth=auth).status_code == 403
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[1]
     assert f"{saved['key']}:{saved['secret']}" in out and "/mcp" in out
+    assert f"admin key  {admin[0]}:{admin[1]}" in out
 
 
 def test_mcp_is_served_at_slash_mcp_with_the_same_keys(store_path, tmp_path):

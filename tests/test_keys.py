@@ -65,7 +65,8 @@ def test_a_wrong_secret_and_a_revoked_key_are_refused(ledger):
 @pytest.mark.parametrize(
     ("kind", "project", "message"),
     [
-        ("admin", None, "--kind: 'admin' is not a key kind (accepted: analytics, project, ingest)"),
+        ("owner", None, "--kind: 'owner' is not a key kind (accepted: admin, analytics, project, ingest)"),
+        ("admin", None, "--team: an admin key has every team; leave --team out"),
         ("project", None, "--project: a project key needs --project, and only project keys take one"),
         ("analytics", "p1", "--project: a project key needs --project, and only project keys take one"),
     ],

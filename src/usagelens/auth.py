@@ -25,7 +25,7 @@ from usagelens.ledger.base import ControlStore, KeyRecord, Team
 
 __all__ = ["KEY_KINDS", "Caller", "FailureLimiter", "KeyKind", "KeyStore", "NewKey"]
 
-KeyKind = Literal["local", "analytics", "project", "ingest"]
+KeyKind = Literal["local", "admin", "analytics", "project", "ingest"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Caller:
     """A caller's view: every team (``team_id`` None, local use) or one team, possibly one project.
 
     - ``local``: the store's owner on this machine; sees and writes everything.
+    - ``admin``: the platform's key (CONTRACT §4): what ``local`` may do, through a server.
     - ``analytics``: reads every project of ``team_id``.
     - ``project``: reads ``project_id`` of ``team_id`` only.
     - ``ingest``: writes events of ``team_id``; reads nothing.
@@ -49,12 +50,18 @@ class Caller:
         return cls()
 
     @property
+    def is_platform(self) -> bool:
+        """The store's owner or the platform's admin key: every team, the shared default names,
+        the keys and the store's statistics."""
+        return self.kind in ("local", "admin")
+
+    @property
     def can_read(self) -> bool:
         return self.kind != "ingest"
 
     @property
     def can_write(self) -> bool:
-        return self.kind in ("local", "ingest")
+        return self.kind in ("local", "admin", "ingest")
 
     def visible_teams(self, teams: list[Team]) -> list[Team]:
         """The teams (with their visible projects) this caller may read, from ``Ledger.teams()``."""
@@ -74,12 +81,12 @@ class Caller:
 
     def may_write_team(self, team_id: str) -> bool:
         """Whether events of ``team_id`` may be written by this caller."""
-        return self.kind == "local" or (self.kind == "ingest" and team_id == self.team_id)
+        return self.is_platform or (self.kind == "ingest" and team_id == self.team_id)
 
 
 # -- API keys ------------------------------------------------------------------------------
 
-KEY_KINDS: tuple[str, ...] = ("analytics", "project", "ingest")
+KEY_KINDS: tuple[str, ...] = ("admin", "analytics", "project", "ingest")
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class NewKey:
 
     key: str
     secret: str
-    team: str
+    team: str | None  # None: an admin key (every team)
     kind: str
     project: str | None = None
 
@@ -193,21 +200,24 @@ class KeyStore:
                 self._token = token
             return self._records.get(key)
 
-    def create(self, team: str, kind: str, project: str | None = None, label: str | None = None) -> NewKey:
-        """A new key for ``team``; ``project`` is required for (and only for) project keys."""
+    def create(self, team: str | None, kind: str, project: str | None = None, label: str | None = None) -> NewKey:
+        """A new key for ``team`` (None for an ``admin`` key, which has every team); ``project`` is
+        required for (and only for) project keys."""
         if kind not in KEY_KINDS:
             raise InvalidArgument(f"--kind: '{kind}' is not a key kind (accepted: {', '.join(KEY_KINDS)})")
         if (kind == "project") != (project is not None):
             raise InvalidArgument("--project: a project key needs --project, and only project keys take one")
-        if not team:
-            raise InvalidArgument("--team: a key belongs to one team; pass its id")
+        if kind == "admin" and team:
+            raise InvalidArgument("--team: an admin key has every team; leave --team out", field="team")
+        if kind != "admin" and not team:
+            raise InvalidArgument("--team: a key belongs to one team; pass its id (or --kind admin)", field="team")
         key, secret, salt = f"ul_{secrets.token_hex(8)}", secrets.token_urlsafe(32), secrets.token_hex(16)
         self._ledger.put_key(
             {
                 "key_id": key,
                 "secret_hash": _hash(salt, secret),
                 "salt": salt,
-                "team_id": team,
+                "team_id": team or "",  # the store's column is required: '' for an admin key
                 "kind": kind,
                 "project_id": project,
                 "label": label,
@@ -239,7 +249,8 @@ class KeyStore:
         if not (matches and live and record is not None):
             raise Unauthorized("the API key or secret is wrong, or the key was revoked")
         kind = cast(KeyKind, record["kind"])  # the store holds only kinds KeyStore.create accepted
-        return Caller(kind=kind, team_id=record["team_id"], project_id=record["project_id"], key_id=key)
+        team = None if kind == "admin" else record["team_id"]
+        return Caller(kind=kind, team_id=team, project_id=record["project_id"], key_id=key)
 
     def caller(self, headers: Mapping[str, str], client: str | None = None) -> Caller:
         """The caller of an HTTP request: Basic ``key:secret`` (Scenario's scheme),

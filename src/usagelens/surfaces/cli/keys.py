@@ -30,9 +30,13 @@ def _format(fmt: str) -> str:
 
 @keys.command()
 def create(
-    team: Annotated[str, typer.Option(help="The team the key belongs to.")],
+    team: Annotated[str | None, typer.Option(help="The team the key belongs to (none for an admin key).")] = None,
     kind: Annotated[
-        str, typer.Option(help="analytics (read the team), project (read one project) or ingest (write events).")
+        str,
+        typer.Option(
+            help="analytics (read the team), project (read one project), ingest (write the team's events) or admin "
+            "(the platform: every team, keys, stats)."
+        ),
     ] = "analytics",
     project: Annotated[str | None, typer.Option(help="The project of a project key.")] = None,
     label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
@@ -47,10 +51,14 @@ def create(
     finally:
         ledger.close()
     if fmt == "json":
-        print(json.dumps({"key": new.key, "secret": new.secret, "team": new.team, "kind": new.kind}))
+        print(
+            json.dumps(
+                {"key": new.key, "secret": new.secret, "team": new.team, "kind": new.kind, "project": new.project}
+            )
+        )
         return
     out.print(
-        f"key     {new.key}\nsecret  {new.secret}\nteam    {new.team}\nkind    {new.kind}"
+        f"key     {new.key}\nsecret  {new.secret}\nteam    {new.team or 'every team'}\nkind    {new.kind}"
         + (f"\nproject {new.project}" if new.project else ""),
         highlight=False,
     )

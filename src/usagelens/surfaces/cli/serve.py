@@ -25,12 +25,19 @@ def _demo_key(keys: KeyStore, path: Path, team: str | None) -> dict | None:
     if path.exists():
         saved = json.loads(path.read_text())
         live = {k["key_id"] for k in keys.list() if k["revoked_at"] is None}
-        if saved.get("key") in live:
+        if saved.get("key") in live and saved.get("admin", {}).get("key") in live:
             return saved
     if team is None:
         return None
     new = keys.create(team, "analytics", label="demo (make run)")
-    saved = {"key": new.key, "secret": new.secret, "team": new.team, "kind": new.kind}
+    admin = keys.create(None, "admin", label="demo admin (make run)")
+    saved = {
+        "key": new.key,
+        "secret": new.secret,
+        "team": new.team,
+        "kind": new.kind,
+        "admin": {"key": admin.key, "secret": admin.secret},
+    }
     path.write_text(json.dumps(saved) + "\n")
     path.chmod(0o600)
     return saved
@@ -49,6 +56,15 @@ def _banner(url: str, key: dict | None, db: str) -> None:
         lines += [
             f"  demo key   {cred}   (team {key['team']}, {key['kind']})",
             f"  try        curl -u {cred} '{url}/v1/usage'",
+        ]
+        if "admin" in key:
+            admin = f"{key['admin']['key']}:{key['admin']['secret']}"
+            lines += [
+                f"  admin key  {admin}   (every team: ingest, keys, stats)",
+                f"  ingest     curl -u {admin} -H 'Content-Type: application/x-ndjson' --data-binary @events.jsonl "
+                f"'{url}/v1/usage-events'",
+            ]
+        lines += [
             "  MCP client config (streamable HTTP):",
             json.dumps(
                 {"mcpServers": {"usagelens": {"url": f"{url}/mcp", "headers": {"Authorization": f"Bearer {cred}"}}}}
@@ -63,7 +79,10 @@ def serve(
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without API keys.")] = False,
     demo_key: Annotated[
         str | None,
-        typer.Option(help="Create (once) an analytics key for the first team, keep it in this file and print it."),
+        typer.Option(
+            help="Create (once) an analytics key for the first team and an admin key, keep them in this file and "
+            "print them."
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:

@@ -90,7 +90,7 @@ async def ingest_events(request: Request) -> Response:
     lines = _size(body, "events")
 
     def authorize(rows: Any) -> None:
-        if caller.kind != "local" and set(rows["team_id"].to_pylist()) - {caller.team_id}:
+        if not caller.is_platform and set(rows["team_id"].to_pylist()) - {caller.team_id}:
             raise Forbidden(f"this key writes events of team {caller.team_id} only", field="teamId")
 
     # validated and written together with concurrent requests (one statement, one transaction),
@@ -124,10 +124,10 @@ async def upsert_entities(request: Request, kind: str) -> Response:
         raise InvalidInput(f"kind: '{kind}' is not an entity kind (accepted: {', '.join(ENTITY_KINDS)})", field="kind")
     body = await _records(request, kind)
     valid = await run_in_threadpool(_check, kind, body, kind)
-    if caller.kind != "local" and kind in ("teams", "projects"):
+    if not caller.is_platform and kind in ("teams", "projects"):
         column = "id" if kind == "teams" else "team_id"
         if set(valid[column].to_pylist()) - {caller.team_id}:
             raise Forbidden(f"this key writes {kind} of team {caller.team_id} only")
-    owner = None if caller.kind == "local" else caller.team_id
+    owner = None if caller.is_platform else caller.team_id
     written = await run_in_threadpool(service.ledger.upsert_entities, kind, valid, owner)
     return Response(dumps({"written": written}), media_type="application/json")

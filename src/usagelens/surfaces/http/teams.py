@@ -122,7 +122,7 @@ class _View:
             "context": {
                 "invitationsCount": 0,
                 "keysCount": len(self.keys(t["id"])),
-                "userRole": "admin" if self.caller.kind == "local" else "key",
+                "userRole": "admin" if self.caller.is_platform else "key",
                 "usersCount": self.users(t["id"]),
             },
             "projects": projects,
