@@ -8,12 +8,13 @@ instant: two small reads instead of a scan of every event, as on DuckDB.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from usagelens.ledger.base import Activity, ActivityQuery
 from usagelens.ledger.clickhouse.facts import ts
 from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS
+from usagelens.ledger.team_activity import assemble, first_ranges
 
 __all__ = ["ACTIVITY_COLUMNS", "activity_sql", "team_activity"]
 
@@ -51,12 +52,7 @@ def team_activity(db: str, rows: Rows) -> dict[str, Activity]:
     )
     if not counted:
         return {}
-    ranges: list[tuple[datetime, datetime]] = []
-    for t in sorted({r["first"] for r in counted}):
-        if ranges and t <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], t + _WEEK)
-        else:
-            ranges.append((t, t + _WEEK))
+    ranges = first_ranges((r["first"] for r in counted), _WEEK)
     where = " OR ".join(f"(time >= {ts(a)} AND time < {ts(b)})" for a, b in ranges)
     firsts = {
         (r["team_id"], r["project_id"]): r["first"]
@@ -66,13 +62,4 @@ def team_activity(db: str, rows: Rows) -> dict[str, Activity]:
             {},
         )
     }
-    out: dict[str, Activity] = {}
-    for r in sorted(counted, key=lambda r: (r["team_id"], r["project_id"] is not None, r["project_id"] or "")):
-        first = firsts.get((r["team_id"], r["project_id"]))
-        if r["project_id"] is None:
-            out[r["team_id"]] = Activity(users_count=r["users"], created_at=first, projects={})
-        else:
-            out[r["team_id"]].setdefault("projects", {})[r["project_id"]] = Activity(
-                users_count=r["users"], created_at=first
-            )
-    return out
+    return assemble(counted, firsts)

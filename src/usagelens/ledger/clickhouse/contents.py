@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from usagelens.ledger.base import EXPORT_BATCH
-from usagelens.ledger.clickhouse.schema import entity_key
+from usagelens.ledger.entity_rules import entity_key
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_SCHEMA
 
 __all__ = ["entity_rows_sql", "entity_table", "events_sql", "stored_events"]

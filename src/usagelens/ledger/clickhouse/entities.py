@@ -20,9 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from usagelens.errors import Forbidden, InvalidArgument
 from usagelens.ledger.base import ProjectRef, Team
-from usagelens.ledger.clickhouse.schema import entity_key
+from usagelens.ledger.entity_rules import check_owner, entity_key
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS
 
 __all__ = ["SHARED", "Entities"]
@@ -31,14 +30,6 @@ SHARED = ""
 _CACHED = ("users", "models", "projects", "teams")
 Rows = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 Key = tuple[str, ...]
-
-
-def _check_owner(kind: str, batch: pa.Table, team: str) -> None:
-    if not team:
-        raise InvalidArgument("team: an entity's owner is a team id, or None for the shared default")
-    column = {"teams": "id", "projects": "team_id"}.get(kind)
-    if column and set(batch[column].to_pylist()) - {team}:
-        raise Forbidden(f"a key of team {team} writes {kind} of team {team} only", field=column)
 
 
 class Entities:
@@ -57,7 +48,7 @@ class Entities:
         schema = ENTITY_SCHEMAS[kind]
         batch = batch.select(schema.names).cast(schema)
         if team is not None:
-            _check_owner(kind, batch, team)
+            check_owner(kind, batch, team)
         if batch.num_rows == 0:
             return 0
         # one version for the whole batch would let ClickHouse keep any of an id's records:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from usagelens.errors import InvalidArgument
+from usagelens.ledger.entity_rules import entity_key
 from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS, Rollup
 from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, FieldType
 
@@ -33,7 +34,6 @@ __all__ = [
     "WEEK_US",
     "bucket_sql",
     "check_name",
-    "entity_key",
     "schema_sql",
 ]
 
@@ -85,11 +85,6 @@ def bucket_sql(grain: str, time: str = "time") -> str:
         return f"toStartOfDay({time})"
     m = f"toUnixTimestamp64Micro({time})"  # Int64, negative before 1970: floor, not truncate
     return f"fromUnixTimestamp64Micro({m} - ((({m} % {WEEK_US}) + {WEEK_US}) % {WEEK_US}), 'UTC')"
-
-
-def entity_key(kind: str) -> tuple[str, ...]:
-    """The columns naming one entity of ``kind`` (besides its owner)."""
-    return ("team_id", "id") if kind == "projects" else ("id",)
 
 
 class _Ddl:

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from usagelens.ledger.base import EXPORT_BATCH
 from usagelens.ledger.duckdb import sql as q
+from usagelens.ledger.entity_rules import entity_key
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_SCHEMA
 
 __all__ = ["entity_rows", "events"]
@@ -40,7 +41,7 @@ def events(
 def entity_rows(con: duckdb.DuckDBPyConnection, kind: str) -> pa.Table:
     """See ``StoreContents.entity_rows``."""
     cols = [f.column for f in ENTITY_FIELDS[kind]]
-    key = ", ".join(("owner", *q.entity_key(kind)))
+    key = ", ".join(("owner", *entity_key(kind)))
     cur = con.cursor()
     try:
         got = cur.execute(f"SELECT owner, {', '.join(cols)} FROM {kind} ORDER BY {key}").to_arrow_table()

@@ -22,10 +22,10 @@ from typing import Any, cast
 import duckdb
 import pyarrow as pa
 
-from usagelens.errors import Forbidden, InvalidArgument
 from usagelens.ledger.base import Activity, Team
-from usagelens.ledger.duckdb.sql import entity_key, entity_table_sql, quote
+from usagelens.ledger.duckdb.sql import entity_table_sql, quote
 from usagelens.ledger.duckdb.teams import team_activity
+from usagelens.ledger.entity_rules import check_owner, entity_key
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS
 
 __all__ = ["SHARED", "EntityViews", "migrate_sql", "upsert_sql", "view_sql"]
@@ -84,14 +84,6 @@ def _teams_sql() -> str:
     )
 
 
-def _check_owner(kind: str, batch: pa.Table, team: str) -> None:
-    if not team:
-        raise InvalidArgument("team: an entity's owner is a team id, or None for the shared default")
-    column = {"teams": "id", "projects": "team_id"}.get(kind)
-    if column and set(batch[column].to_pylist()) - {team}:
-        raise Forbidden(f"a key of team {team} writes {kind} of team {team} only", field=column)
-
-
 class EntityViews:
     """Reads and writes of entities, with the small kinds, the team list and the teams' activity
     kept in memory.
@@ -113,7 +105,7 @@ class EntityViews:
         schema = ENTITY_SCHEMAS[kind]
         batch = batch.select(schema.names).cast(schema)
         if team is not None:
-            _check_owner(kind, batch, team)
+            check_owner(kind, batch, team)
         cur.register("_ent", batch)
         try:
             cur.execute("BEGIN")

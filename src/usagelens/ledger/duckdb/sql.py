@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from usagelens.ledger.base import BASE_MEASURES, ActivityQuery, FactQuery
+from usagelens.ledger.entity_rules import entity_key
 from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS, Rollup
 from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, FieldType
 
 __all__ = [
     "SCHEMA_VERSION",
     "compact_sql",
-    "entity_key",
     "entity_table_sql",
     "filters_sql",
     "main_table",
@@ -98,11 +98,6 @@ def schema_sql() -> list[str]:
         stmts.append(f"CREATE TABLE IF NOT EXISTS {main_table(r, g, team)} ({_ROLLUP_COLS})")
     stmts += [entity_table_sql(kind) for kind in ENTITY_FIELDS]
     return stmts
-
-
-def entity_key(kind: str) -> tuple[str, ...]:
-    """The columns naming one entity of ``kind`` (besides its owner)."""
-    return ("team_id", "id") if kind == "projects" else ("id",)
 
 
 def entity_table_sql(kind: str, name: str | None = None) -> str:

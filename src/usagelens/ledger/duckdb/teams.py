@@ -19,6 +19,7 @@ from typing import Any
 from usagelens.ledger.base import Activity
 from usagelens.ledger.duckdb.sql import main_table, ts
 from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS
+from usagelens.ledger.team_activity import assemble, first_ranges
 
 __all__ = ["team_activity"]
 
@@ -40,17 +41,6 @@ def _rollup_sql() -> str:
     )
 
 
-def _ranges(firsts: set[datetime]) -> list[tuple[datetime, datetime]]:
-    """``[first, first + _BUCKET)`` for each first bucket, overlapping ranges merged."""
-    out: list[tuple[datetime, datetime]] = []
-    for t in sorted(firsts):
-        if out and t <= out[-1][1]:
-            out[-1] = (out[-1][0], t + _BUCKET)
-        else:
-            out.append((t, t + _BUCKET))
-    return out
-
-
 def _first_events_sql(ranges: list[tuple[datetime, datetime]]) -> str:
     where = " OR ".join(f"(time >= {ts(a)} AND time < {ts(b)})" for a, b in ranges)
     return (
@@ -66,15 +56,6 @@ def team_activity(rows: Rows) -> dict[str, Activity]:
         return {}
     firsts = {
         (r["team_id"], r["project_id"]): r["first"]
-        for r in rows(_first_events_sql(_ranges({r["first"] for r in counted})))
+        for r in rows(_first_events_sql(first_ranges((r["first"] for r in counted), _BUCKET)))
     }
-    out: dict[str, Activity] = {}
-    for r in sorted(counted, key=lambda r: (r["team_id"], r["project_id"] is not None, r["project_id"] or "")):
-        first = firsts.get((r["team_id"], r["project_id"]))
-        if r["project_id"] is None:
-            out[r["team_id"]] = Activity(users_count=r["users"], created_at=first, projects={})
-        else:
-            out[r["team_id"]].setdefault("projects", {})[r["project_id"]] = Activity(
-                users_count=r["users"], created_at=first
-            )
-    return out
+    return assemble(counted, firsts)
