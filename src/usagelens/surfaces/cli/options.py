@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DbOption", "ScenarioKey", "ScenarioSecret", "ScenarioUrl", "UrlOption"]
+__all__ = ["DbOption", "KeyOption", "ScenarioKey", "ScenarioSecret", "ScenarioUrl", "UrlOption"]
 
 UrlOption = Annotated[
     str | None,
@@ -15,6 +15,15 @@ UrlOption = Annotated[
         "--url",
         envvar="USAGELENS_URL",
         help="Talk to a running usagelens serve at this URL (key in USAGELENS_KEY=key:secret).",
+    ),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        envvar="USAGELENS_KEY",
+        help="The key:secret to give the server named by --url (an admin key for keys, stats, void, export).",
+        show_default=False,
     ),
 ]
 DbOption = Annotated[

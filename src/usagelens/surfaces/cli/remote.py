@@ -63,7 +63,9 @@ class RemoteLedger:
         self.location = url
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One request; a 4xx/5xx answer becomes the ``UsageError`` it describes (one sentence),
+        an unreachable server ``Unavailable``."""
         try:
             r = self._http.request(method, path, **kw)
         except httpx.HTTPError as e:
@@ -82,7 +84,7 @@ class RemoteLedger:
 
     def _post_rows(self, path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         body = "".join(json.dumps(r, default=_json_value) + "\n" for r in rows)
-        return self._call(
+        return self.call(
             "POST" if "events" in path else "PUT",
             path,
             content=body.encode(),
@@ -114,14 +116,14 @@ class RemoteLedger:
 
     def usage(self, params: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """``GET /v1/usage``: the answer's data (None for Markdown) and its text."""
-        r = self._call("GET", "/v1/usage", params={k: v for k, v in params.items() if v not in (None, [], "")})
+        r = self.call("GET", "/v1/usage", params={k: v for k, v in params.items() if v not in (None, [], "")})
         if r.headers.get("content-type", "").startswith("text/markdown"):
             return None, r.text
         return json.loads(r.text, parse_float=Decimal), r.text
 
     def stats(self) -> dict[str, Any]:
         """``GET /v1/stats``."""
-        return json.loads(self._call("GET", "/v1/stats").text, parse_float=Decimal)
+        return json.loads(self.call("GET", "/v1/stats").text, parse_float=Decimal)
 
     def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
         """Each batch in its own request, in order: through a server, a batch (a request) is the
@@ -138,7 +140,8 @@ class RemoteLedger:
         self._http.close()
 
 
-def remote_from_env(url: str | None) -> RemoteLedger | None:
-    """A ``RemoteLedger`` when ``url`` (or ``$USAGELENS_URL``) is set, with ``$USAGELENS_KEY``."""
+def remote_from_env(url: str | None, key: str | None = None) -> RemoteLedger | None:
+    """A ``RemoteLedger`` when ``url`` (or ``$USAGELENS_URL``) is set, with ``key`` (else
+    ``$USAGELENS_KEY``), ``key:secret``."""
     url = url or os.environ.get("USAGELENS_URL")
-    return RemoteLedger(url, os.environ.get("USAGELENS_KEY")) if url else None
+    return RemoteLedger(url, key or os.environ.get("USAGELENS_KEY")) if url else None

@@ -21,7 +21,7 @@ from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import StoreStats, UsageWriter
-from usagelens.surfaces.cli.options import DbOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["load_demo", "parse_duration", "register"]
@@ -73,10 +73,11 @@ def ingest(
     ] = "1h",
     db: DbOption = None,
     url: UrlOption = None,
+    key: KeyOption = None,
 ) -> None:
     """Ingest usage events (or entities) from a file, atomically and idempotently."""
     tolerance = parse_duration(future_tolerance) if future_tolerance else DEFAULT_FUTURE_TOLERANCE
-    ledger = remote_from_env(url) or open_ledger(db)
+    ledger = remote_from_env(url, key) or open_ledger(db)
     try:
         with _progress(f"ingest {file}") as progress:
             report = ingest_file(
@@ -166,11 +167,12 @@ def stats(
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
     db: DbOption = None,
     url: UrlOption = None,
+    key: KeyOption = None,
 ) -> None:
     """Show what the store holds."""
     if fmt not in ("text", "json"):
         raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
-    remote = remote_from_env(url)
+    remote = remote_from_env(url, key)
     if remote:
         try:
             data = remote.stats()

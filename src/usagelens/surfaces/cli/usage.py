@@ -21,7 +21,7 @@ from usagelens.query import ARGUMENTS, Argument, UsageArgs
 from usagelens.query_parse import split
 from usagelens.report.rows import top_and_others
 from usagelens.service import usage as usage_answer
-from usagelens.surfaces.cli.options import DbOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
+from usagelens.surfaces.cli.options import DbOption, KeyOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 from usagelens.surfaces.signature import with_arguments
 
@@ -143,7 +143,9 @@ def _args(arguments: dict[str, Any]) -> UsageArgs:
     return UsageArgs(**{**arguments, **lists, "include": lists["include"] or [], "response_format": fmt})
 
 
-def _answer(args: UsageArgs, source: str, db: str | None, url: str | None, scenario: tuple) -> tuple[Any, str]:
+def _answer(
+    args: UsageArgs, source: str, db: str | None, remote_at: tuple[str | None, str | None], scenario: tuple
+) -> tuple[Any, str]:
     """The answer's data (None for Markdown from a server) and text, from ``source``."""
     if source == "scenario":
         from usagelens.sources.scenario import open_scenario  # the SDK takes ~1 s to import
@@ -154,7 +156,7 @@ def _answer(args: UsageArgs, source: str, db: str | None, url: str | None, scena
         finally:
             live.close()
         return answer.data, answer.text
-    remote = remote_from_env(url)
+    remote = remote_from_env(*remote_at)
     if remote:
         try:
             return remote.usage(dataclasses.asdict(args))
@@ -172,6 +174,7 @@ def _answer(args: UsageArgs, source: str, db: str | None, url: str | None, scena
 def usage(
     db: DbOption = None,
     url: UrlOption = None,
+    key: KeyOption = None,
     source: Annotated[
         str, typer.Option(help="local (the store, or --url) or scenario (a live Scenario account).")
     ] = "local",
@@ -184,7 +187,7 @@ def usage(
     args = _args(arguments)
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
-    data, text = _answer(args, source, db, url, (scenario_url, scenario_key, scenario_secret))
+    data, text = _answer(args, source, db, (url, key), (scenario_url, scenario_key, scenario_secret))
     if arguments["response_format"] == "table" and data is not None:
         _print(data)
     else:
