@@ -120,5 +120,5 @@ def test_keys_create_prints_admin_and_project_keys_whole(tmp_path):
 
     admin = create("--kind", "admin")
     assert (admin["team"], admin["kind"], admin["project"]) == (None, "admin", None)
-    project = create("--kind", "project", "--team", "team_a", "--project", "p1")
+    project = create("--kind", "project", "--team", "team_a", "--project", "p1", "--allow-unknown")  # empty store
     assert (project["team"], project["project"]) == ("team_a", "p1")

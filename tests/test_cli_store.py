@@ -112,7 +112,9 @@ def test_a_store_held_by_another_process_names_its_pid(store_path):
         assert res.returncode == 2
         assert res.stderr.strip() == (
             f"error: the store {store_path} is in use by another process (PID {holder.pid}, "
-            f"{Path(sys.executable).resolve().name}); stop it, or set USAGELENS_URL to talk to it"
+            f"{Path(sys.executable).resolve().name}); stop it, or, if it is usagelens serve, run the command "
+            "through it with --url http://HOST:PORT (or USAGELENS_URL) and an admin key --key key:secret (or "
+            "USAGELENS_KEY); usage, ingest, stats, keys, teams, mcp, void, export and backup accept --url"
         )
     finally:
         holder.kill()

@@ -1,6 +1,6 @@
 """Scenario's team endpoints as the official SDK (strict) sees our server: ``teams.retrieve`` and
 ``teams.list`` with real ``usersCount`` and ``createdAt`` (computed here from the events of
-``scenario_wire``), no existence leak, ``retrieve_limits`` a 404 until budgets exist; and a live
+``scenario_wire``), no existence leak, ``retrieve_limits`` the team budget (a 404 without one); and a live
 Scenario account (our server as the upstream) serving sub-hour buckets and its teams' figures.
 """
 
@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import scenario_sdk
 
 from scenario_upstream import account
-from scenario_wire import MARCH, OTHER, TEAM, Wire, instant, serve
+from scenario_wire import MARCH, OTHER, TEAM, Wire, exact_json, instant, serve
+from usagelens.auth import Caller
+from usagelens.budgets.registry import add_grant, delete, set_budget
 from usagelens.ledger.base import FactQuery
+from usagelens.query import UsageArgs
+from usagelens.service import usage
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +90,40 @@ def test_another_teams_id_reads_exactly_like_an_unknown_one(wire):
     assert wire.sdk("other").teams.retrieve(OTHER).team.id == OTHER  # it exists, for its own key
 
 
-def test_team_limits_are_a_clear_404_until_budgets_exist(wire):
+def test_team_limits_are_the_team_budget_parsed_strictly_by_the_sdk(wire):
     with pytest.raises(scenario_sdk.NotFoundError) as e:
         wire.sdk().teams.retrieve_limits(TEAM)
     error = e.value.body["error"]
-    assert error["code"] == "not_found" and "budgets are not tracked yet" in error["message"]
-    with pytest.raises(scenario_sdk.NotFoundError) as hidden:  # another team's: the team is unknown
-        wire.sdk().teams.retrieve_limits(OTHER)
-    assert "budgets" not in hidden.value.body["error"]["message"]
+    assert error["code"] == "not_found" and f"team {TEAM} has no budget" in error["message"]
+    set_budget(wire.ledger, Caller.local(), TEAM, cu="5000.5")
+    grant = add_grant(wire.ledger, Caller.local(), TEAM, cu="250", starts="2026-01-01", expires="2099-01-01")
+    try:
+        raw = wire.sdk().teams.with_raw_response.retrieve_limits(TEAM)
+        limits = raw.parse()  # strict: every field of TeamRetrieveLimitsResponse, typed
+        body = exact_json(raw)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        month = datetime(now.year, now.month, 1)
+        assert (instant(limits.period.start), instant(limits.period.end)) == (
+            month,
+            datetime(now.year + now.month // 12, now.month % 12 + 1, 1),
+        )
+        used = sum(
+            (r["cu"] for r in wire.rows if r["team_id"] == TEAM and month <= r["time"] < instant(limits.period.end)),
+            Decimal(0),
+        )
+        assert body["limits"]["creativeUnits"] == Decimal("5000.5") and body["values"]["creativeUnits"] == used
+        assert limits.values.projects == 2 and limits.values.api_keys == len(_live_keys(wire, TEAM))
+        assert limits.limits.seats == 0 and limits.plan == "enterprise"
+        (one,) = limits.one_shot_creative_units
+        assert (one.amount, one.remaining, instant(one.expiration)) == (250, 250, datetime(2099, 1, 1))
+        with pytest.raises(scenario_sdk.PermissionDeniedError):  # wider than a project key's view
+            wire.sdk("project").teams.retrieve_limits(TEAM)
+        with pytest.raises(scenario_sdk.NotFoundError) as hidden:  # another team's: the team is unknown
+            wire.sdk().teams.retrieve_limits(OTHER)
+        assert "budget" not in hidden.value.body["error"]["message"]
+    finally:
+        delete(wire.ledger, Caller.local(), TEAM)
+        delete(wire.ledger, Caller.local(), grant.id)
 
 
 # -- a live Scenario account (our server as the upstream) -----------------------------------
@@ -117,3 +148,28 @@ def test_a_live_account_serves_sub_hour_buckets_and_its_teams_figures(wire):
                 assert remote == sorted(wire.ledger.facts(q).select(cols).to_pylist(), key=_key) != []
         finally:
             live.close()
+
+
+def test_a_live_account_shows_its_plan_as_the_team_budget(wire):
+    """``usage --source scenario``: the plan's CU (``teams.retrieve_limits``) with the exact use."""
+    set_budget(wire.ledger, Caller.local(), TEAM, cu="4000")
+    try:
+        with account(wire.ledger, TEAM) as acc:
+            live = acc.open()
+            try:
+                answer = usage(live, Caller.local(), UsageArgs(team_id=TEAM)).data
+            finally:
+                live.close()
+        (item,) = answer["budgets"]["items"]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        month = datetime(now.year, now.month, 1)
+        after = datetime(now.year + now.month // 12, now.month % 12 + 1, 1)
+        used = sum((r["cu"] for r in wire.rows if r["team_id"] == TEAM and month <= r["time"] < after), Decimal(0))
+        assert (item["allowanceCU"], item["usedCU"]) == (4000, used)
+        assert item["period"] == {
+            "start": month.date().isoformat(),
+            "end": (after - timedelta(days=1)).date().isoformat(),
+            "timezone": "UTC",
+        }
+    finally:
+        delete(wire.ledger, Caller.local(), TEAM)

@@ -1,4 +1,4 @@
-"""Copy a whole store into another (``usagelens migrate``): events, entities, keys, sync state.
+"""Copy a whole store into another (``usagelens migrate``): events, voids, entities, keys, sync state.
 
 Callers can rely on: a copy is idempotent (events are deduplicated by ``(team_id, id)``, entities
 and keys are upserts) and resumable (events go month by month and the target records the last
@@ -37,6 +37,7 @@ class CopyResult:
     written: int = 0  # of them, new in the target
     entities: int = 0
     keys: int = 0
+    voids: int = 0  # void records (corrections) new in the target
     skipped_months: list[str] = field(default_factory=list)  # done by an earlier, interrupted copy
 
 
@@ -70,6 +71,7 @@ def copy_store(source: Ledger, target: Ledger, progress: Progress | None = None)
                 if progress:
                     progress(f"events {month}", result.events, stats.events)
             target.set_meta(done_key, month)
+    result.voids = target.put_voids(source.voids())  # the audit trail; their ids stay taken
     known = {k["key_id"] for k in target.api_keys()}
     for record in source.api_keys():
         if record["key_id"] not in known:
@@ -87,6 +89,8 @@ def compare(a: Ledger, b: Ledger) -> list[str]:
     diffs = []
     if a.teams() != b.teams():
         diffs.append("the team lists differ")
+    if a.voids().to_pylist() != b.voids().to_pylist():
+        diffs.append("the voids (corrections) differ")
     if a.team_activity() != b.team_activity():
         diffs.append("the teams' users and first events differ")
     sa, sb = a.stats(), b.stats()

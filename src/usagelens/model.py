@@ -24,9 +24,11 @@ __all__ = [
     "ENTITY_SCHEMAS",
     "EVENT_FIELDS",
     "EVENT_SCHEMA",
+    "VOID_SCHEMA",
     "AssetKind",
     "Field",
     "FieldType",
+    "VoidResult",
     "WriteResult",
     "cu",
     "with_defaults",
@@ -126,6 +128,16 @@ def _schema(fields: tuple[Field, ...]) -> pa.Schema:
 
 #: Columns of a validated event batch; ``time`` is a UTC instant without zone.
 EVENT_SCHEMA = _schema(EVENT_FIELDS)
+#: A void (CONTRACT §1 corrections): the voided event as it was stored, then who voided it
+#: (a key id, or ``local``), when (naive UTC) and why.
+VOID_SCHEMA = pa.schema(
+    [
+        *EVENT_SCHEMA,
+        pa.field("voided_at", pa.timestamp("us"), nullable=False),
+        pa.field("voided_by", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ]
+)
 
 
 def with_defaults(batch: pa.Table) -> pa.Table:
@@ -178,3 +190,13 @@ class WriteResult:
 
     written: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    """What one void did: ids voided now, ids voided before (nothing changed for them), and
+    the replacement events written in the same transaction."""
+
+    voided: tuple[str, ...]
+    already_voided: tuple[str, ...]
+    replacements: WriteResult

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from usagelens.auth import Caller
+from usagelens.budgets.block import applicable
+from usagelens.budgets.block import block as budget_block
 from usagelens.errors import NotFound
 from usagelens.jsonout import dumps
 from usagelens.ledger.base import ActivityQuery, FactQuery, Team, UsageReader
@@ -61,8 +63,17 @@ def _entity_rows(ledger: UsageReader, ids: dict[str, set[str]], team: str, have:
     return out
 
 
-def _inputs(ledger: UsageReader, q: UsageQuery) -> AnswerInputs:
-    """Everything the answer to ``q`` needs, read from the ledger up front."""
+def _budgets(ledger: UsageReader, q: UsageQuery, now: datetime) -> dict[str, Any] | None:
+    activity = ledger.team_activity().get(q.team_id)
+    first = activity["created_at"] if activity else None
+    if activity and q.project_ids is not None and len(q.project_ids) == 1:
+        first = activity.get("projects", {}).get(q.project_ids[0], activity)["created_at"]
+    return budget_block(ledger, q.team_id, q.project_ids, q.user_ids, now, first)
+
+
+def _inputs(ledger: UsageReader, q: UsageQuery, now: datetime | None = None) -> AnswerInputs:
+    """Everything the answer to ``q`` needs, read from the ledger up front (the budgets block,
+    at ``now``, when it is given)."""
     facts = gather(ledger, q)
     page = None
     if q.wants("activity"):
@@ -82,11 +93,14 @@ def _inputs(ledger: UsageReader, q: UsageQuery) -> AnswerInputs:
     if q.wants("modelUsages.daily"):
         model_daily = ledger.facts(fact_query(q, ("day", "model_id"))).to_pylist()
     found = _entity_rows(ledger, ids, q.team_id, names) if q.wants("entities") else None
-    return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found)
+    budgets = _budgets(ledger, q, now) if now is not None else None
+    return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found, budgets)
 
 
 #: Answers kept (least recently used first out); a write changes the cache token in every key.
 CACHE_SIZE = 512
+#: Seconds an answer carrying a budget forecast is reused at most.
+BUDGET_REFRESH = 60
 _CACHE: OrderedDict[tuple, Answer] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
@@ -120,7 +134,12 @@ def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | 
     """
     q = resolve(args, caller, ledger.teams(), now)
     limits = ceilings()
-    return _cached(ledger, ("usage", q, limits), lambda: _answer(ledger, q, limits))
+    at = now or datetime.now(UTC).replace(tzinfo=None)
+    # a budget's forecast moves with the clock: such answers are cached for BUDGET_REFRESH at most
+    budgeted = bool(applicable(ledger, q.team_id, q.project_ids, q.user_ids))
+    epoch = int((at - datetime(1970, 1, 1)).total_seconds() // BUDGET_REFRESH) if budgeted else None
+    when = at if budgeted else None
+    return _cached(ledger, ("usage", q, limits, epoch), lambda: _answer(ledger, q, limits, when))
 
 
 def usage_list(
@@ -149,9 +168,9 @@ def usage_list(
     return _cached(reader, ("usages", q, wanted, drop_zero), compute)
 
 
-def _answer(ledger: UsageReader, q: UsageQuery, limits: Ceilings) -> Answer:
+def _answer(ledger: UsageReader, q: UsageQuery, limits: Ceilings, now: datetime | None = None) -> Answer:
     expanded = bool(q.include)
-    data, text = build_answer(_inputs(ledger, q), q, limits.limit(expanded), limits.variable(expanded))
+    data, text = build_answer(_inputs(ledger, q, now), q, limits.limit(expanded), limits.variable(expanded))
     return Answer(data, render_usage(data) if q.response_format == "markdown" else text, q.response_format)
 
 

@@ -22,7 +22,7 @@ from usagelens.ingest.validate import MAX_PROBLEMS, Validator
 from usagelens.ledger.base import UsageWriter
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
 
-__all__ = ["DEFAULT_FUTURE_TOLERANCE", "IngestReport", "Progress", "ingest_file"]
+__all__ = ["DEFAULT_FUTURE_TOLERANCE", "IngestReport", "Progress", "ingest_file", "read_valid"]
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(hours=1)
 #: ``progress(phase, done, total)``: phase is "reading" or "writing"; units are bytes or rows.
@@ -61,11 +61,35 @@ def ingest_file(
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest events (or entities of ``kind``) from ``path``; see the module docstring.
-
-    Long because the file's life (open, validate beside the warming store, refuse or write)
-    reads best in one place; the steps themselves are ``_validate`` and ``_write``."""
+    """Ingest events (or entities of ``kind``) from ``path``; see the module docstring."""
     started = time.perf_counter()
+    # the store loads its id set while the file is validated (two cores, two jobs)
+    warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" else None
+    if warming:
+        warming.start()
+    try:
+        valid, report = read_valid(
+            path, kind=kind, fmt=fmt, skip_invalid=skip_invalid, future_tolerance=future_tolerance, progress=progress
+        )
+    finally:
+        if warming:
+            warming.join()
+    _write(ledger, kind, valid, report, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def read_valid(
+    path: str,
+    *,
+    kind: str = "events",
+    fmt: str | None = None,
+    skip_invalid: bool = False,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+    progress: Progress | None = None,
+) -> tuple[pa.Table, IngestReport]:
+    """Every valid record of ``path`` as one table (``EVENT_SCHEMA`` or the entity's schema) and
+    the report of what was read; ``InvalidInput`` as ``ingest_file`` raises it, nothing written."""
     if kind != "events" and kind not in ENTITY_FIELDS:
         accepted = ", ".join(["events", *ENTITY_FIELDS])
         raise InvalidInput(f"unknown record kind '{kind}' (accepted: {accepted})")
@@ -75,16 +99,10 @@ def ingest_file(
     max_time = datetime.now(UTC).replace(tzinfo=None) + future_tolerance
     validator = Validator(source.name, fields, schema, source.columns, unit=source.unit, max_time=max_time)
     report = IngestReport(kind)
-    # the store loads its id set while the file is validated (two cores, two jobs)
-    warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" else None
-    if warming:
-        warming.start()
     try:
         valid = _validate(source, validator, report, progress)
     finally:
         validator.close()
-        if warming:
-            warming.join()
     if report.read == 0:
         raise InvalidInput(f"{source.name}: the file holds no records")
     if report.rejected and not skip_invalid:
@@ -94,9 +112,7 @@ def ingest_file(
             problems=report.problems,
             total=report.rejected,
         )
-    _write(ledger, kind, pa.concat_tables(valid) if valid else schema.empty_table(), report, progress)
-    report.seconds = time.perf_counter() - started
-    return report
+    return (pa.concat_tables(valid) if valid else schema.empty_table()), report
 
 
 def _validate(source: Source, validator: Validator, report: IngestReport, progress: Progress | None) -> list[pa.Table]:

@@ -26,7 +26,7 @@ from typing import Any, Literal, NotRequired, Protocol, TypedDict
 import pyarrow as pa
 
 from usagelens.ledger.series import SUB_HOUR
-from usagelens.model import WriteResult
+from usagelens.model import VoidResult, WriteResult
 
 __all__ = [
     "DIMENSIONS",
@@ -35,6 +35,7 @@ __all__ = [
     "PERS",
     "Activity",
     "ActivityQuery",
+    "BackupInfo",
     "ControlStore",
     "Dim",
     "EventRow",
@@ -42,6 +43,7 @@ __all__ = [
     "KeyRecord",
     "Ledger",
     "ProjectRef",
+    "StoreBackup",
     "StoreContents",
     "StoreStats",
     "Team",
@@ -208,6 +210,11 @@ class UsageReader(Protocol):
         Kept apart from ``teams()``, which every query reads: only team endpoints pay for it."""
         ...
 
+    def docs(self, kind: str) -> dict[str, str]:
+        """Every control document of ``kind`` by id (``ControlStore.put_doc``): budgets and grants,
+        which answers show."""
+        ...
+
     def cache_token(self) -> object | None:
         """A value that changes whenever what this reader answers may have changed (a write of
         this process or, for a shared store, of any); equal tokens mean equal answers, so
@@ -237,6 +244,26 @@ class UsageWriter(Protocol):
         returns rows. ``team`` None writes the shared default every team falls back to (local
         use, the platform, sync); a team's rows change what that team sees and nothing else,
         and a team may only write its own ``teams``/``projects`` rows (else ``Forbidden``)."""
+        ...
+
+    def void_events(
+        self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
+    ) -> VoidResult:
+        """Void stored events of ``team_id`` by id (CONTRACT §1 corrections), and write
+        ``replacements`` (``EVENT_SCHEMA``, validated, of ``team_id``) in the same transaction.
+
+        A voided event leaves every answer (facts, activity, ``events``) and every rollup grain
+        exactly; its record (``VOID_SCHEMA``: the event, ``by``, the time, ``reason``) stays in
+        ``voids`` and its id stays taken (writing it again is a duplicate). Voiding an id voided
+        before changes nothing (``already_voided``). An id this team never stored raises
+        ``NotFound`` naming it, and nothing is written.
+        """
+        ...
+
+    def put_voids(self, rows: pa.Table) -> int:
+        """Store void records (``VOID_SCHEMA``) as they are, for copies of a store: their events
+        are not stored here, and their ids become taken. Records already held are skipped;
+        returns those stored."""
         ...
 
     def warm(self) -> None:
@@ -277,6 +304,47 @@ class ControlStore(Protocol):
         """Mark a key revoked; False when no live key has that id."""
         ...
 
+    def put_doc(self, kind: str, doc_id: str, doc: str | None) -> None:
+        """Store the small JSON document ``doc`` (a budget, a grant, a delivery state) as ``doc_id``
+        of ``kind``, replacing any; None deletes it. Atomic; the newest write wins. Documents are
+        part of what answers show (budgets), so a change changes ``cache_token``."""
+        ...
+
+    def claim(self, kind: str, claim_id: str, doc: str) -> str:
+        """Record ``doc`` as ``claim_id`` of ``kind`` unless that id is claimed already; returns
+        the document that holds it: ``doc`` when this call made the claim, else the earlier one.
+        Exactly one of concurrent claims of an id wins, across threads, processes and servers
+        sharing the store (how an alert is raised once). Claims are never removed."""
+        ...
+
+    def claims(self, kind: str) -> dict[str, str]:
+        """Every claim of ``kind``, by id."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A backup ``StoreBackup.backup`` wrote: the file, its size, the events it holds, the time it
+    took and how it was made (``checkpoint+copy`` or ``copy-database``)."""
+
+    path: str
+    bytes: int
+    events: int
+    seconds: float
+    method: str
+
+
+class StoreBackup(Protocol):
+    """A consistent copy of the whole store while it serves (``usagelens backup``, ``GET /v1/backup``)."""
+
+    def backup(self, path: str) -> BackupInfo:
+        """Write a snapshot of the whole store (events, rollups, entities, keys, voids, meta) to a new
+        DuckDB file at ``path`` (which must not exist: ``Conflict``) while reads and writes go on.
+        The snapshot holds every write acknowledged before the call and none in part (the state
+        at one instant during the call). ``path`` never holds half a file: it is removed when the
+        copy fails. A backend that cannot make one raises ``Conflict`` naming what to use instead."""
+        ...
+
 
 #: Rows per batch of ``StoreContents.events``.
 EXPORT_BATCH = 100_000
@@ -302,8 +370,13 @@ class StoreContents(Protocol):
         """Every value of the control store (``get_meta``'s keys and values)."""
         ...
 
+    def voids(self, team: str | None = None) -> pa.Table:
+        """The void records (``VOID_SCHEMA``) of ``team`` (None: every team), oldest void first
+        (then team and id): the audit trail of corrections."""
+        ...
 
-class Ledger(UsageReader, UsageWriter, ControlStore, StoreContents, Protocol):
+
+class Ledger(UsageReader, UsageWriter, ControlStore, StoreContents, StoreBackup, Protocol):
     """A usage store: reader, writer and control store in one, usable as a context manager."""
 
     def stats(self) -> StoreStats:

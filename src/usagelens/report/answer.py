@@ -58,6 +58,7 @@ class AnswerInputs:
     model_daily: list[Row] | None = None
     activity: list[EventRow] | None = None
     found: dict[str, list[Row]] | None = None
+    budgets: dict[str, Any] | None = None
 
 
 def _ordered(resp: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +122,8 @@ def build_answer(inputs: AnswerInputs, q: UsageQuery, limit: int, variable: str)
     resp["consumption"] = consumption_rows(facts.by_user.to_pylist(), inputs.users)
     resp["modelUsages"] = model_rows(facts.by_model.to_pylist(), inputs.models)
     resp["assetUsages"] = asset_rows(facts.by_kind)
+    if inputs.budgets:
+        resp["budgets"] = inputs.budgets
     resp["sections"] = stubs(facts, q)
     _expansions(inputs, q, resp)
     finish = _finisher(inputs, q)

@@ -88,6 +88,14 @@ def render_usage(d: dict[str, Any]) -> str:
     an "N others" row carrying the rest's sums, so a team of any size reads in a few KB."""
     out = _title(d)
     sections = d["sections"]
+    if "budgets" in d:
+        out += ["## Budgets"] + _table(
+            ["budget", "allowance", "used", "remaining", "period", "forecast at end", "runs out"],
+            ["id", "allowanceCU", "usedCU", "remainingCU", "periodText", "forecastCU", "runsOutOn"],
+            [i | {"periodText": f"{i['period']['start']} → {i['period']['end']}"} for i in d["budgets"]["items"]],
+            None,
+        )
+        out += [f"Forecast: {d['budgets']['forecastMethod']}.", ""]
     for key, heading, headers, keys in _TABLES:
         if d.get(key) or (key in d and key not in ("consumption", "modelUsages", "assetUsages")):
             out += [f"## {heading}"] + _table(headers, keys, d[key], sections.get(key))

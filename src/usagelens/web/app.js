@@ -4,6 +4,7 @@
 // body[data-query] is the query string of the API calls on screen.
 
 import { ApiError, getJSON, key, num, queryString } from "./api.js";
+import * as budgets from "./budgets.js";
 import { clearChart, drawChart } from "./charts.js";
 import * as daily from "./daily.js";
 import { addDays, chunks, dayList, daysBetween, pretty } from "./dates.js";
@@ -12,7 +13,7 @@ import { download, toCSV } from "./format.js";
 import * as view from "./render.js";
 
 const $ = (id) => document.getElementById(id);
-const PANELS = ["p-usage-daily", "p-model-daily", "p-models", "p-consumers", "p-usages", "p-assets", "p-activity"];
+const PANELS = ["p-burndown", "p-usage-daily", "p-model-daily", "p-models", "p-consumers", "p-usages", "p-assets", "p-activity"];
 const DAILY_CHUNK = 31; // days per usages.daily call: keeps each answer small, whatever the range
 const CHART_MODELS = 8; // lines in the per-model chart (the CSV has every model)
 const CSV_FIELDS = {
@@ -115,12 +116,13 @@ async function load() {
   }
   if (gen !== state.gen) return;
   const days = dayList(s.totals.startDate, s.totals.endDate);
-  showSummary(s, f);
+  const budget = showSummary(s, f);
   if (num(s.totals.users) === 0) {
     controller.abort();
     showEmpty(f, s);
     return;
   }
+  const burn = budget && loadBurnDown(budget, get);
   const panel = (id, promise, draw) =>
     promise.then(
       (body) => gen === state.gen && (draw(body), view.busy(id, false)),
@@ -131,6 +133,7 @@ async function load() {
     panel("p-model-daily", modelDaily, (b) => showModelDaily(b, days, f)),
     panel("p-usage-daily", daily, (parts) => showUsageDaily(parts, s, days, f)),
     panel("p-activity", activity, (b) => showActivity(b, f)),
+    burn && panel("p-burndown", burn, (b) => showBurnDown(b, budget)),
   ]);
   if (gen === state.gen) setState("ready");
 }
@@ -161,6 +164,32 @@ function showSummary(s, f) {
   keep("assets", s.assetUsages, f);
   view.assets(s.assetUsages);
   for (const id of ["p-consumers", "p-usages", "p-assets"]) view.busy(id, false);
+  return showBudgets(s.budgets);
+}
+
+/** The budget cards; the first budget (its burn-down panel shown, waiting for its data) or null. */
+function showBudgets(block) {
+  const budget = budgets.show(block);
+  $("p-burndown").hidden = !budget;
+  if (!budget) {
+    clearChart($("p-burndown").querySelector(".chart"));
+    view.busy("p-burndown", false);
+  }
+  return budget;
+}
+
+/** The daily use of the budget's period so far, in the budget's zone (31-day pieces):
+ *  {parts, last} with `last` the last day asked (today). */
+function loadBurnDown(budget, get) {
+  const w = budgets.soFar(budget);
+  const part = ([s, e]) => get({ start_date: s, end_date: e, timezone: w.timezone, include: ["usages.daily"] });
+  return settled(Promise.all(chunks(w.start, w.end, DAILY_CHUNK).map(part)).then((parts) => ({ parts, last: w.end })));
+}
+
+function showBurnDown({ parts, last }, budget) {
+  const { list, cut } = daily.merge(parts, []);
+  const shown = budgets.drawBurnDown($("p-burndown").querySelector(".chart"), budget, list, last);
+  view.note("p-burndown", [shown, cut.length ? `Some days are incomplete. ${cut.join(" ")}` : ""].filter(Boolean).join(" "));
 }
 
 function showEmpty(f, s) {

@@ -1,6 +1,6 @@
 // Daily charts on the vendored uPlot (global `uPlot`, loaded by index.html): stacked bars
-// (usage types) and lines (top models). The x axis is the list of days of the window; days
-// the API left out (zero days) are drawn as 0.
+// (usage types) and lines (top models, a budget's burn-down). The x axis is the list of days of
+// the window; days the API left out (zero days) are drawn as 0, a null value is a gap.
 
 import { pretty } from "./dates.js";
 
@@ -33,11 +33,13 @@ function xAxis(days) {
   };
 }
 
-function options(el, days, series, stacked) {
+function options(el, days, series, stacked, fromZero) {
+  const scales = { x: { time: false, range: () => [-0.5, days.length - 0.5] } };
+  if (fromZero) scales.y = { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max) * 1.05] };
   return {
     width: Math.max(260, el.clientWidth),
     height: heightFor(el),
-    scales: { x: { time: false, range: () => [-0.5, days.length - 0.5] } },
+    scales,
     legend: { live: true },
     cursor: { points: { show: !stacked }, drag: { x: false, y: false } },
     series: [{ label: "Day", value: (_u, i) => (i == null || !days[i] ? "(hover a day)" : pretty(days[i])) }, ...series],
@@ -58,21 +60,23 @@ function stack(raw) {
   );
 }
 
-/** Draw (or redraw) a chart into `el`. `series`: [{label, values}] with one value per day,
- *  bottom of the stack first. `kind`: "stacked" or "lines". */
-export function drawChart(el, kind, days, series) {
+/** Draw (or redraw) a chart into `el`. `series`: [{label, values, color?, dash?, points?}] with
+ *  one value per day, bottom of the stack first. `kind`: "stacked" or "lines". `fromZero`: the
+ *  y axis starts at 0 (or below) whatever the values. */
+export function drawChart(el, kind, days, series, { fromZero = false } = {}) {
   clearChart(el);
   const stacked = kind === "stacked";
   const colors = series.map((_s, i) => PALETTE[i % PALETTE.length]);
   const tops = stacked ? stack(series.map((s) => s.values)) : series.map((s) => s.values);
   let specs = series.map((s, i) => ({
     label: s.label,
-    stroke: colors[i],
+    stroke: s.color || colors[i],
     width: stacked ? 0 : 2,
+    ...(s.dash ? { dash: s.dash } : {}),
     fill: stacked ? colors[i] : undefined,
-    points: { show: !stacked && days.length <= 45, size: 4 },
+    points: { show: s.points ?? (!stacked && days.length <= 45), size: 4 },
     paths: stacked ? uPlot.paths.bars({ size: [0.8, 48], gap: 1 }) : undefined,
-    value: (_u, _v, _si, i) => (i == null ? "" : full.format(s.values[i])),
+    value: (_u, _v, _si, i) => (i == null ? "" : s.values[i] == null ? "—" : full.format(s.values[i])),
   }));
   let data = tops;
   if (stacked) {
@@ -80,7 +84,7 @@ export function drawChart(el, kind, days, series) {
     specs = specs.reverse();
     data = [...tops].reverse();
   }
-  const plot = new uPlot(options(el, days, specs, stacked), [days.map((_d, i) => i), ...data], el);
+  const plot = new uPlot(options(el, days, specs, stacked, fromZero), [days.map((_d, i) => i), ...data], el);
   el.classList.toggle("stacked", stacked);
   const observer = new ResizeObserver(() => {
     const width = Math.max(260, el.clientWidth);

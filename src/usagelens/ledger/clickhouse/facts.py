@@ -19,9 +19,10 @@ from usagelens.ledger.tiling import Piece
 __all__ = ["fact_sql", "ts"]
 
 _RAW = {
-    "events": "count()",
-    "jobs": "countIf(e.job_id IS NOT NULL AND e.action != 'refunds')",
-    "assets": "count(e.asset_kind)",
+    # signed like the rollups' counts (a void subtracts), so both parts union to one type
+    "events": "toInt64(count())",
+    "jobs": "toInt64(countIf(e.job_id IS NOT NULL AND e.action != 'refunds'))",
+    "assets": "toInt64(count(e.asset_kind))",
     "cu": "sum(e.cu)",
     "discount": "sum(e.discount)",
 }

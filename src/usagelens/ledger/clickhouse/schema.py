@@ -34,6 +34,7 @@ __all__ = [
     "WEEK_US",
     "bucket_sql",
     "check_name",
+    "rollup_select",
     "schema_sql",
 ]
 
@@ -103,12 +104,17 @@ class _Ddl:
 
 
 _MEASURES = (
-    "count() AS events, countIf(job_id IS NOT NULL AND action != 'refunds') AS jobs, "
-    "count(asset_kind) AS assets, sum(cu) AS cu, sum(discount) AS discount"
+    "toInt64(count()) AS events",
+    "toInt64(countIf(job_id IS NOT NULL AND action != 'refunds')) AS jobs",
+    "toInt64(count(asset_kind)) AS assets",
+    "sum(cu) AS cu",
+    "sum(discount) AS discount",
 )
 
 
-def _rollup_view(ddl: _Ddl, r: Rollup) -> str:
+def rollup_select(r: Rollup, source: str, sign: str = "") -> str:
+    """The rows of rollup ``r`` that the events of ``source`` (a table or a subquery) add, at
+    every grain; with ``sign="-"`` the rows that take them out again (a void)."""
     dims = [("label" if d == "label" else d) for d in r.dims] + ["NULL"] * (2 - len(r.dims))
     d1 = f"CAST({dims[0]} AS Nullable(String))"
     d2 = f"CAST({dims[1]} AS Nullable(String))"
@@ -116,14 +122,17 @@ def _rollup_view(ddl: _Ddl, r: Rollup) -> str:
     bucket = f"multiIf(grain = {GRAIN_CODES['hour']}, {bucket_sql('hour')}, grain = {GRAIN_CODES['day']}, "
     bucket += f"{bucket_sql('day')}, {bucket_sql('week')})"
     labels = " ARRAY JOIN nsfw AS label" if "label" in r.dims else ""
-    return ddl.view(
-        f"rollups_{r.name}_mv",
-        "rollups",
+    measures = ", ".join(f"{sign}{m}" for m in _MEASURES)
+    return (
         f"SELECT toUInt8({r.code}) AS kind, toUInt8(grain) AS grain, toDateTime64({bucket}, 6, 'UTC') AS bucket, "
-        f"team_id, project_id, is_api_key, {d1} AS d1, {d2} AS d2, {_MEASURES} "
-        f"FROM `{ddl.db}`.events{labels} ARRAY JOIN [{grains}] AS grain "
-        "GROUP BY kind, grain, bucket, team_id, project_id, is_api_key, d1, d2",
+        f"team_id, project_id, is_api_key, {d1} AS d1, {d2} AS d2, {measures} "
+        f"FROM {source}{labels} ARRAY JOIN [{grains}] AS grain "
+        "GROUP BY kind, grain, bucket, team_id, project_id, is_api_key, d1, d2"
     )
+
+
+def _rollup_view(ddl: _Ddl, r: Rollup) -> str:
+    return ddl.view(f"rollups_{r.name}_mv", "rollups", rollup_select(r, f"`{ddl.db}`.events"))
 
 
 def schema_sql(db: str, cluster: str | None = None) -> list[str]:
@@ -149,6 +158,14 @@ def schema_sql(db: str, cluster: str | None = None) -> list[str]:
             "ORDER BY (team_id, id) SETTINGS index_granularity = 256",
         ),
         ddl.view("event_ids_mv", "event_ids", f"SELECT team_id, id FROM `{ddl.db}`.events"),
+        # corrections (CONTRACT §1): a voided event's row, with who, when and why; its id stays
+        # in event_ids, so it stays taken
+        ddl.table(
+            "voids",
+            f"{events}, voided_at DateTime64(6, 'UTC'), voided_by String, reason String",
+            "ReplacingMergeTree",
+            "ORDER BY (team_id, id)",
+        ),
         ddl.table(
             "team_projects",
             "team_id LowCardinality(String), project_id LowCardinality(String)",
@@ -160,12 +177,26 @@ def schema_sql(db: str, cluster: str | None = None) -> list[str]:
             "rollups",
             "kind UInt8, grain UInt8, bucket DateTime64(6, 'UTC'), team_id LowCardinality(String), "
             "project_id LowCardinality(String), is_api_key Bool, d1 Nullable(String), d2 Nullable(String), "
-            "events UInt64, jobs UInt64, assets UInt64, cu Decimal(38, 6), discount Decimal(38, 6)",
+            # signed: a void adds rows that subtract what its events added
+            "events Int64, jobs Int64, assets Int64, cu Decimal(38, 6), discount Decimal(38, 6)",
             "SummingMergeTree",
             "ORDER BY (team_id, kind, grain, bucket, project_id, is_api_key, d1, d2) "
             "SETTINGS allow_nullable_key = 1, non_replicated_deduplication_window = 10000",
         ),
         *(_rollup_view(ddl, r) for r in ROLLUPS),
+        # budgets, grants, deliveries (the newest version wins) and alerts raised (the earliest wins)
+        ddl.table(
+            "docs",
+            "kind String, id String, doc Nullable(String), version UInt64",
+            "ReplacingMergeTree(version)",
+            "ORDER BY (kind, id)",
+        ),
+        ddl.table(
+            "claims",
+            "kind String, id String, doc String, version UInt64",
+            "ReplacingMergeTree(version)",
+            "ORDER BY (kind, id) SETTINGS non_replicated_deduplication_window = 10000",
+        ),
         ddl.table(
             "api_keys",
             "key_id String, secret_hash String, salt String, team_id String, kind String, "

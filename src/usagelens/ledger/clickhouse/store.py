@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from usagelens.errors import Unavailable
+from usagelens.errors import Conflict, Unavailable
 from usagelens.ledger.base import (
     FACT_MEASURES,
     Activity,
@@ -30,17 +31,19 @@ from usagelens.ledger.base import (
     StoreStats,
     Team,
 )
+from usagelens.ledger.clickhouse import voids as v
 from usagelens.ledger.clickhouse import write as w
 from usagelens.ledger.clickhouse.activity import activity_sql, team_activity
 from usagelens.ledger.clickhouse.connect import Target, client_for, guard
 from usagelens.ledger.clickhouse.contents import entity_rows_sql, entity_table, events_sql, stored_events
+from usagelens.ledger.clickhouse.control import ClaimsMixin
 from usagelens.ledger.clickhouse.entities import Entities
 from usagelens.ledger.clickhouse.facts import fact_sql
 from usagelens.ledger.clickhouse.schema import SCHEMA_VERSION, schema_sql
 from usagelens.ledger.rollups import ROLLUPS, choose_rollup
 from usagelens.ledger.shape import split_api
 from usagelens.ledger.tiling import Piece, tile
-from usagelens.model import ENTITY_KINDS, EVENT_SCHEMA, WriteResult
+from usagelens.model import ENTITY_KINDS, EVENT_SCHEMA, VOID_SCHEMA, VoidResult, WriteResult
 
 __all__ = ["ClickHouseLedger"]
 
@@ -66,7 +69,7 @@ def _naive(table: pa.Table) -> pa.Table:
     return pa.table(dict(cols))
 
 
-class ClickHouseLedger:
+class ClickHouseLedger(ClaimsMixin):
     """A ledger in one ClickHouse database (or chDB directory); a context manager that closes it."""
 
     backend = "clickhouse"
@@ -132,9 +135,9 @@ class ClickHouseLedger:
         with guard(self._target), self._call_lock:
             return _naive(self._client.query_arrow(sql, parameters=params))
 
-    def _command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
+    def _command(self, sql: str, settings: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> None:
         with guard(self._target), self._call_lock:
-            self._client.command(sql, settings=settings)
+            self._client.command(sql, parameters=params, settings=settings)
 
     def _insert(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
         with guard(self._target), self._call_lock:
@@ -168,6 +171,46 @@ class ClickHouseLedger:
             start += b.num_rows
         return results
 
+    def void_events(
+        self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
+    ) -> VoidResult:
+        """Void events by id, then write the replacements; see ``UsageWriter.void_events``. Not one
+        transaction here: a void interrupted midway is completed by retrying it (``clickhouse/voids.py``)."""
+        if replacements is not None:
+            replacements = replacements.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+            w.check_times(replacements)
+        with self._write_lock:
+            todo, before = v.plan(self._query, self.db, team_id, ids)
+            if todo:
+                params = {"t": team_id, "ids": todo, "at": datetime.now(UTC).replace(tzinfo=None), "by": by}
+                params["reason"] = reason
+                for n, (sql, tokened) in enumerate(v.void_sql(self.db)):
+                    settings = _INSERT | {"insert_deduplication_token": v.token(team_id, todo, n)} if tokened else None
+                    self._command(sql, settings, params)
+        written = WriteResult(0, 0)
+        if replacements is not None and replacements.num_rows:
+            written = self.write_events(replacements)
+        return VoidResult(tuple(todo), tuple(before), written)
+
+    def put_voids(self, rows: pa.Table) -> int:
+        """Store void records as they are (copies); see ``UsageWriter.put_voids``."""
+        if rows.num_rows == 0:
+            return 0
+        rows = rows.select(VOID_SCHEMA.names).cast(VOID_SCHEMA)
+        with self._write_lock:
+            held = {(t, i) for t, i in self._query(f"SELECT team_id, id FROM `{self.db}`.voids FINAL", {})}
+            pairs = zip(rows["team_id"].to_pylist(), rows["id"].to_pylist(), strict=True)
+            new = rows.filter(pa.array([p not in held for p in pairs], pa.bool_()))
+            if new.num_rows:
+                self._insert("voids", v.stored_voids(new))
+                ids = new.select(["team_id", "id"])
+                self._insert("event_ids", ids)  # their ids stay taken here too
+        return new.num_rows
+
+    def voids(self, team: str | None = None) -> pa.Table:
+        """The audit trail of voids; see ``StoreContents.voids``."""
+        return v.void_table(self._arrow(*v.voids_sql(self.db, team)))
+
     def warm(self) -> None:
         """Nothing to load: the duplicate check reads the server by key."""
 
@@ -185,10 +228,10 @@ class ClickHouseLedger:
     def cache_token(self) -> object:
         """Changes with every insert into this database, by any server: the sum over tables and
         partitions of the highest block number (merges keep it; every insert raises one). The
-        control tables (``meta``, ``api_keys``) are left out: they change no answer."""
+        control tables (``meta``, ``api_keys``, ``claims``) are left out: they change no answer."""
         rows = self._query(
             "SELECT sum(m), count() FROM (SELECT max(max_block_number) AS m FROM system.parts "
-            "WHERE database = {db:String} AND active AND table NOT IN ('meta', 'api_keys') "
+            "WHERE database = {db:String} AND active AND table NOT IN ('meta', 'api_keys', 'claims') "
             "GROUP BY table, partition_id)",
             {"db": self.db},
         )
@@ -205,6 +248,8 @@ class ClickHouseLedger:
             pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
         sql, params = fact_sql(self.db, query, rollup, pieces)
         rows = self._arrow(sql, params)
+        if query.by:  # a group whose events were all voided sums to nothing
+            rows = rows.filter(pc.not_equal(rows["events"], 0))
         keys = (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"]
         return split_api(rows, keys).select([*query.by, *FACT_MEASURES])
 
@@ -337,3 +382,12 @@ class ClickHouseLedger:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def backup(self, path: str) -> NoReturn:
+        """Refused with one sentence (``StoreBackup.backup``): a ClickHouse database is backed up
+        by ClickHouse itself, on the server's disks, or copied into a DuckDB file by ``migrate``."""
+        raise Conflict(
+            f"the store {self.location} is a ClickHouse database: back it up with ClickHouse's own BACKUP "
+            f"(BACKUP DATABASE {self.db} TO Disk('backups', '{self.db}.zip'), or TO S3(…)), or copy it into a "
+            "DuckDB file with usagelens migrate --from URL --to FILE.duckdb"
+        )

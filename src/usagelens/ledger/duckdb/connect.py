@@ -1,10 +1,11 @@
 """Opening and closing a DuckDB store: the connection, the schema version, safe release.
 
 Callers can rely on: ``connect`` turns a lock held by another process into one ``Unavailable``
-sentence naming it; ``check_schema`` upgrades a store of the previous schema version in place
-(one transaction) or refuses with a sentence saying what to do; ``Resources.release`` waits
-for a running background compaction before closing the connection (closing under it, or
-leaving it running at interpreter exit, aborted the process).
+sentence naming it and how to go on (``IN_USE_FIX``: stop it, or go through the server with
+``--url``); ``check_schema`` upgrades a store of the previous schema version in place (one
+transaction) or refuses with a sentence saying what to do; ``Resources.release`` waits for a
+running background compaction before closing the connection (closing under it, or leaving it
+running at interpreter exit, aborted the process).
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.entities import migrate_sql
 from usagelens.model import ENTITY_KINDS
 
-__all__ = ["MIGRATES_FROM", "Resources", "change_keys", "check_schema", "connect", "dicts"]
+__all__ = ["IN_USE_FIX", "MIGRATES_FROM", "Resources", "change_keys", "check_schema", "connect", "dicts"]
 
 log = logging.getLogger("usagelens.ledger")
 #: Stores of this schema version are upgraded in place when opened read-write.
 MIGRATES_FROM = "5"
+#: What to do when another process holds the store: DuckDB lets no other process open it at all.
+IN_USE_FIX = (
+    "stop it, or, if it is usagelens serve, run the command through it with --url http://HOST:PORT "
+    "(or USAGELENS_URL) and an admin key --key key:secret (or USAGELENS_KEY); "
+    "usage, ingest, stats, keys, teams, mcp, void, export and backup accept --url"
+)
 
 
 def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -38,8 +45,8 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         m = re.search(r"held in (\S+) \(PID (\d+)\)", str(e))
         if m:
             raise Unavailable(
-                f"the store {path} is in use by another process (PID {m.group(2)}, "
-                f"{Path(m.group(1)).name}); stop it, or set USAGELENS_URL to talk to it"
+                f"the store {path} is in use by another process (PID {m.group(2)}, {Path(m.group(1)).name}); "
+                + IN_USE_FIX
             ) from None
         raise Unavailable(f"cannot open the store {path}: {e}") from None
 

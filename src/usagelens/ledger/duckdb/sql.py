@@ -89,7 +89,13 @@ def schema_sql() -> list[str]:
     stmts = [
         "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
         f"CREATE TABLE IF NOT EXISTS events ({cols})",
+        # corrections (CONTRACT §1): the voided event moves here, with who, when and why
+        f"CREATE TABLE IF NOT EXISTS voids ({cols}, voided_at TIMESTAMP NOT NULL, voided_by VARCHAR NOT NULL, "
+        "reason VARCHAR NOT NULL, PRIMARY KEY (team_id, id))",
         f"CREATE TABLE IF NOT EXISTS rollups_recent (kind UTINYINT NOT NULL, grain UTINYINT NOT NULL, {_ROLLUP_COLS})",
+        # budgets, grants, alert deliveries (docs: upserts) and alerts raised (claims: insert once)
+        "CREATE TABLE IF NOT EXISTS docs (kind VARCHAR, id VARCHAR, doc VARCHAR NOT NULL, PRIMARY KEY (kind, id))",
+        "CREATE TABLE IF NOT EXISTS claims (kind VARCHAR, id VARCHAR, doc VARCHAR NOT NULL, PRIMARY KEY (kind, id))",
         "CREATE TABLE IF NOT EXISTS api_keys (key_id VARCHAR PRIMARY KEY, secret_hash VARCHAR NOT NULL, "
         "salt VARCHAR NOT NULL, team_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, project_id VARCHAR, "
         "label VARCHAR, created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)",
@@ -110,14 +116,15 @@ def entity_table_sql(kind: str, name: str | None = None) -> str:
     )
 
 
-def rollup_append_sql(table: str, with_labels: bool = True) -> str:
+def rollup_append_sql(table: str, with_labels: bool = True, sign: str = "") -> str:
     """Append the new events of ``table`` to ``rollups_recent``, every rollup and grain at once.
 
     Each event is paired with each grain, then aggregated once per rollup (a cross join was
     faster than rolling hours up into days, for 1,000 and for 1,000,000 events). The NSFW
-    rollup, one row per (event, label), is skipped when no event carries a label.
+    rollup, one row per (event, label), is skipped when no event carries a label. With
+    ``sign="-"`` the rows subtract exactly what those events added (a void).
     """
-    raw = ", ".join(f"{expr} AS {m}" for m, expr in RAW_MEASURES.items())
+    raw = ", ".join(f"{sign}{expr} AS {m}" for m, expr in RAW_MEASURES.items())
     keys = ", ".join(f"e.{k}" for k in _KEYS)
     src = (
         f"(SELECT g.grain, CASE g.grain WHEN 0 THEN date_trunc('day', e.time) "

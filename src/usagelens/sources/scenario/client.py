@@ -158,6 +158,20 @@ class ScenarioClient:
             raise self.malformed("GET /v1/teams", "'teams' is not a list of teams with an id")
         return teams
 
+    def limits(self, team_id: str) -> dict[str, Any] | None:
+        """``GET /v1/teams/{id}/limits`` (the SDK's ``teams.retrieve_limits``): the plan's
+        ``limits``, ``period``, ``values`` and ``oneShotCreativeUnits``; None when Scenario has
+        none for the team (404)."""
+        what = "GET /v1/teams/{id}/limits"
+        try:
+            raw = self._call(what, lambda: self._sdk.teams.with_raw_response.retrieve_limits(team_id))
+        except NotFound:
+            return None
+        body = self._decode(what, raw)
+        if not isinstance(body.get("limits"), dict) or not isinstance(body.get("period"), dict):
+            raise self.malformed(what, "'limits' or 'period' is missing")
+        return body
+
     def close(self) -> None:
         """Release the connection pool."""
         self._sdk.close()

@@ -18,6 +18,7 @@ Writes are refused: copy an account into a local store with ``usagelens sync sce
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from usagelens.errors import Forbidden
+from usagelens.errors import Forbidden, UsageError
 from usagelens.ledger.base import (
     FACT_MEASURES,
     Activity,
@@ -43,12 +44,14 @@ from usagelens.sources.scenario.activity import entity_rows
 from usagelens.sources.scenario.client import ClientSettings, ScenarioClient
 from usagelens.sources.scenario.facts import fact_rows
 from usagelens.sources.scenario.fetch import Scope, SectionFetcher
+from usagelens.sources.scenario.limits import plan_budget
 from usagelens.sources.scenario.pages import ActivityPager, events_of
 from usagelens.sources.scenario.plan import bucket_label, day_chunks, parse_instant
 from usagelens.sources.scenario.rows import series_rows, table
 
 __all__ = ["LiveAccountControl", "ScenarioLedger", "open_scenario"]
 
+log = logging.getLogger("usagelens.scenario")
 _READ_ONLY = "a live Scenario account is read-only here; copy it into a local store with usagelens sync scenario"
 _ENTITY_MAX = 100_000
 
@@ -115,6 +118,8 @@ class ScenarioLedger:
         self._activity: dict[str, Activity] = {}
         self._teams_at = 0.0
         self._teams_ttl = teams_ttl
+        self._budgets: dict[str, str] | None = None
+        self._budgets_at = 0.0
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -231,6 +236,29 @@ class ScenarioLedger:
                 while len(store) > _ENTITY_MAX:
                     del store[next(iter(store))]
 
+    def docs(self, kind: str) -> dict[str, str]:
+        """``budgets``: each team's plan (``GET /v1/teams/{id}/limits``, kept like the teams) as a
+        team budget (``limits.plan_budget``); nothing else."""
+        if kind != "budgets":
+            return {}
+        teams = self.teams()
+        with self._lock:
+            if self._budgets is not None and time.monotonic() - self._budgets_at < self._teams_ttl:
+                return self._budgets
+        out: dict[str, str] = {}
+        for t in teams:
+            try:
+                body = self.client.limits(t["id"])
+            except UsageError as e:  # the usage answer stands without the plan: say why in the log
+                log.warning("no budget for team %s: %s", t["id"], e)
+                continue
+            budget = plan_budget(t["id"], body) if body is not None else None
+            if budget is not None:
+                out[budget.id] = budget.to_doc()
+        with self._lock:
+            self._budgets, self._budgets_at = out, time.monotonic()
+        return out
+
     def cache_token(self) -> None:
         """None: answers are not cached by the caller (this source keeps its own short-lived cache
         of upstream pages, ``ttl``, since Scenario's account changes without telling us)."""
@@ -263,3 +291,15 @@ class LiveAccountControl:
 
     def set_meta(self, key: str, value: str) -> None:
         raise Forbidden(_READ_ONLY)
+
+    def put_doc(self, kind: str, doc_id: str, doc: str | None) -> None:
+        raise Forbidden(_READ_ONLY)
+
+    def docs(self, kind: str) -> dict[str, str]:
+        return {}
+
+    def claim(self, kind: str, claim_id: str, doc: str) -> str:
+        raise Forbidden(_READ_ONLY)
+
+    def claims(self, kind: str) -> dict[str, str]:
+        return {}

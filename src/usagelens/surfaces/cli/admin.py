@@ -37,7 +37,7 @@ def migrate(
         str, typer.Option("--to", help="The store to copy into, e.g. clickhouse://user:pass@host/usage.")
     ],
 ) -> None:
-    """Copy a store (events, entities, keys, sync state) into another, then compare their answers.
+    """Copy a store (events, voids, entities, keys, sync state) into another, then compare their answers.
 
     Idempotent and resumable: run it again after an interruption and it goes on from the last month copied."""
     with open_ledger(source, must_exist=True) as src, open_ledger(target) as dst:
@@ -53,7 +53,7 @@ def migrate(
         skipped = f" ({len(result.skipped_months)} months already copied)" if result.skipped_months else ""
         out.print(
             f"copied {result.events:,} events ({result.written:,} new){skipped}, {result.entities:,} entity rows, "
-            f"{result.keys:,} keys",
+            f"{result.keys:,} keys, {result.voids:,} voids",
             highlight=False,
         )
         diffs = compare(src, dst)

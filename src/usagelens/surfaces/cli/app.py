@@ -12,12 +12,18 @@ import typer
 
 from usagelens.errors import InvalidInput, UsageError
 from usagelens.surfaces.cli import admin as cli_admin
+from usagelens.surfaces.cli import alerts as cli_alerts
+from usagelens.surfaces.cli import backup as cli_backup
+from usagelens.surfaces.cli import budgets as cli_budgets
+from usagelens.surfaces.cli import export as cli_export
 from usagelens.surfaces.cli import keys as cli_keys
 from usagelens.surfaces.cli import mcp as cli_mcp
 from usagelens.surfaces.cli import serve as cli_serve
 from usagelens.surfaces.cli import store as cli_store
 from usagelens.surfaces.cli import sync as cli_sync
+from usagelens.surfaces.cli import teams as cli_teams
 from usagelens.surfaces.cli import usage as cli_usage
+from usagelens.surfaces.cli import voids as cli_voids
 
 __all__ = ["app", "main"]
 
@@ -29,12 +35,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli_store.register(app)
+cli_export.register(app)
 cli_usage.register(app)
 cli_keys.register(app)
+cli_teams.register(app)
 cli_mcp.register(app)
 cli_serve.register(app)
 cli_sync.register(app)
 cli_admin.register(app)
+cli_voids.register(app)
+cli_budgets.register(app)
+cli_alerts.register(app)
+cli_backup.register(app)
 
 
 def main() -> None:

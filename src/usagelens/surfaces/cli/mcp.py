@@ -4,6 +4,9 @@ Over stdio, stdout carries only protocol frames (the SDK also diverts stray writ
 stderr while it serves); logs go to stderr. The store is opened read-only, so several agents can
 share it. ``--key key:secret`` (or ``USAGELENS_KEY``) limits the view to that key's team.
 
+With ``--url`` (or ``USAGELENS_URL``), stdio answers from a running ``usagelens serve`` instead
+(``surfaces/mcp/proxy.py``): the same tools and answers, the key (``--key``) checked by the server.
+
 Over HTTP (``--http``), each request brings its own key; without any live key in the store the
 server answers without keys, so it binds to loopback only unless ``--insecure``.
 """
@@ -19,8 +22,7 @@ import typer
 from usagelens.auth import Caller, KeyStore
 from usagelens.errors import InvalidArgument, Unauthorized
 from usagelens.ledger import ControlStore, Ledger, UsageReader, open_ledger
-from usagelens.surfaces.cli.options import DbOption, ScenarioKey, ScenarioSecret, ScenarioUrl
-from usagelens.surfaces.http.guard import is_loopback_name
+from usagelens.surfaces.cli.options import DbOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
 
 __all__ = ["mcp", "register"]
 
@@ -47,9 +49,23 @@ def _serve_stdio(ledger: UsageReader, caller: Caller) -> None:
     build_server(ledger, lambda: caller).run("stdio")
 
 
+def _proxy(url: str, key: str | None, http: bool, source: str) -> None:
+    """Serve stdio from the server at ``url`` (``--url``), after refusing options it cannot honour."""
+    from usagelens.surfaces.mcp.proxy import serve_proxy
+
+    if http:
+        raise InvalidArgument("--url: a server already serves MCP over HTTP at its /mcp; point clients there")
+    if source != "local":
+        raise InvalidArgument("--url: the server at --url answers from its own store; leave --source out")
+    if key is not None and ":" not in key:
+        raise Unauthorized("--key: the credential must be key:secret (as printed by usagelens keys create)")
+    serve_proxy(url, key)
+
+
 def _serve_http(reader: UsageReader, control: ControlStore, host: str, port: int, insecure: bool) -> None:
     import uvicorn
 
+    from usagelens.surfaces.http.guard import is_loopback_name  # here: it loads the whole HTTP stack
     from usagelens.surfaces.mcp.http import MCP_PATH, build_http_app
 
     keys = KeyStore(control)
@@ -74,12 +90,16 @@ def mcp(
     port: Annotated[int, typer.Option(help="HTTP: port.")] = 8765,
     key: Annotated[
         str | None,
-        typer.Option(envvar="USAGELENS_KEY", help="stdio: key:secret limiting the view to that key's team."),
+        typer.Option(
+            envvar="USAGELENS_KEY",
+            help="stdio: key:secret limiting the view to that key's team (with --url: the key the server checks).",
+        ),
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="HTTP: allow a non-loopback --host although the store has no key.")
     ] = False,
     db: DbOption = None,
+    url: UrlOption = None,
     source: Annotated[
         str, typer.Option(help="local (the store) or scenario (a live Scenario account through its API).")
     ] = "local",
@@ -87,12 +107,16 @@ def mcp(
     scenario_key: ScenarioKey = None,
     scenario_secret: ScenarioSecret = None,
 ) -> None:
-    """Run the MCP server (usage, teams_list, projects_list, team_members_list) over stdio or --http.
+    """Run the MCP server (usage, teams_list, projects_list, team_members_list) over stdio or --http,
+    or over stdio from a running server (--url).
 
-    Long because its signature declares the command's eleven options (Typer reads them from it)."""
+    Long because its signature declares the command's twelve options (Typer reads them from it)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="usagelens mcp: %(message)s")
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
+    if url:
+        _proxy(url, key, http, source)
+        return
     if source == "scenario":
         if key and not http:
             raise InvalidArgument("--key: a live Scenario account holds no usagelens keys; its own key limits the view")

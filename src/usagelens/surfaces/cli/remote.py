@@ -1,10 +1,10 @@
 """A running ``usagelens serve`` seen as a ledger, for the CLI's ``--url`` mode.
 
-DuckDB lets one process open the store; while the server runs, ``usagelens ingest``, ``usage``
-and ``stats`` talk to it over HTTP instead (``--url`` or ``USAGELENS_URL``, with
-``USAGELENS_KEY=key:secret`` when the store has keys). File ingest still reads and validates
-the file locally (same messages), then sends the valid events in batches of 10,000: each batch
-is atomic on the server; a file larger than one batch is not.
+DuckDB lets one process open the store; while the server runs, ``usagelens ingest``, ``usage``,
+``stats``, ``keys`` and ``teams`` talk to it over HTTP instead (``--url`` or ``USAGELENS_URL``, with
+``USAGELENS_KEY=key:secret`` when the store has keys; ``keys`` and ``stats`` need an admin key).
+File ingest still reads and validates the file locally (same messages), then sends the valid
+events in batches of 10,000: each batch is atomic on the server; a file larger than one batch is not.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import os
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyarrow as pa
 
+from usagelens.auth import NewKey
 from usagelens.errors import (
     Forbidden,
     InvalidArgument,
@@ -29,7 +31,8 @@ from usagelens.errors import (
     Unavailable,
     UsageError,
 )
-from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, WriteResult
+from usagelens.ledger.base import ProjectRef, Team
+from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, VoidResult, WriteResult
 
 __all__ = ["RemoteLedger", "remote_from_env"]
 
@@ -43,6 +46,11 @@ _ERRORS: dict[int, type[UsageError]] = {
     422: InvalidInput,
     503: Unavailable,
 }
+
+
+def _naive(text: str | None) -> datetime | None:
+    """An instant as the API writes it (``…Z``) as the naive UTC datetime the store holds."""
+    return datetime.fromisoformat(text.removesuffix("Z")) if text else None
 
 
 def _json_value(v: Any) -> Any:
@@ -125,10 +133,80 @@ class RemoteLedger:
         """``GET /v1/stats``."""
         return json.loads(self.call("GET", "/v1/stats").text, parse_float=Decimal)
 
+    def teams(self) -> list[Team]:
+        """``GET /v1/teams``: the teams the key can see, each with its projects (names as the
+        server shows them: the id when a team or project has no name)."""
+        got = self.call("GET", "/v1/teams").json()["teams"]
+        return [
+            Team(id=t["id"], name=t["name"], projects=[ProjectRef(id=p["id"], name=p["name"]) for p in t["projects"]])
+            for t in got
+        ]
+
+    def create_key(
+        self,
+        team: str | None,
+        kind: str,
+        project: str | None = None,
+        label: str | None = None,
+        allow_unknown: bool = False,
+    ) -> NewKey:
+        """``POST /v1/keys`` (an admin key): the new key, with its secret (shown once)."""
+        body = {"kind": kind, "teamId": team, "projectId": project, "label": label, "allowUnknown": allow_unknown}
+        got = self.call("POST", "/v1/keys", json=body).json()
+        return NewKey(got["key"], got["secret"], got["teamId"], got["kind"], got["projectId"])
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """``GET /v1/keys`` (an admin key) as ``KeyStore.list()`` gives the records: ``key_id``,
+        ``team_id`` ('' for an admin key), ``kind``, ``project_id``, ``label``, ``created_at`` and
+        ``revoked_at`` (naive UTC datetimes)."""
+        return [
+            {
+                "key_id": k["keyId"],
+                "team_id": k["teamId"] or "",
+                "kind": k["kind"],
+                "project_id": k["projectId"],
+                "label": k["label"],
+                "created_at": _naive(k["createdAt"]),
+                "revoked_at": _naive(k["revokedAt"]),
+            }
+            for k in self.call("GET", "/v1/keys").json()["keys"]
+        ]
+
+    def revoke_key(self, key: str) -> None:
+        """``DELETE /v1/keys/{keyId}`` (an admin key): the key stops working at once; ``NotFound``
+        (worded as ``KeyStore.revoke``'s) when it is not a live key."""
+        try:
+            self.call("DELETE", f"/v1/keys/{quote(key, safe='')}")
+        except NotFound:
+            raise NotFound(f"key: '{key}' is not a live key (see usagelens keys list)") from None
+
     def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
         """Each batch in its own request, in order: through a server, a batch (a request) is the
         unit written all or nothing (``ingest_file`` writes one batch per file)."""
         return [self.write_events(b) for b in batches]
+
+    def void_events(
+        self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
+    ) -> VoidResult:
+        """``POST /v1/usage-events/void``: one atomic request (``by`` is the server's decision,
+        from the key)."""
+        names = {f.column: f.name for f in EVENT_FIELDS}
+        rows = [] if replacements is None else replacements.to_pylist()
+        body = {
+            "teamId": team_id,
+            "ids": ids,
+            "reason": reason,
+            "replacements": [{names[k]: _json_value(v) for k, v in r.items() if v is not None} for r in rows],
+        }
+        got = self.call("POST", "/v1/usage-events/void", json=body).json()
+        done = got["replacements"]
+        return VoidResult(
+            tuple(got["voided"]), tuple(got["alreadyVoided"]), WriteResult(done["written"], done["duplicates"])
+        )
+
+    def put_voids(self, rows: pa.Table) -> int:
+        """Void records are copied store to store (``usagelens migrate``), not through a server."""
+        raise Unavailable("void records are copied between stores with usagelens migrate, not through a server")
 
     def warm(self) -> None:
         """Nothing to load here: the server prepares its own writes."""

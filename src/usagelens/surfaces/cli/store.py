@@ -8,19 +8,20 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from usagelens.budgets.watch import Watched
 from usagelens.demo import DemoSpec, demo_entities, demo_events
 from usagelens.errors import InvalidArgument
 from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
-from usagelens.ledger.base import StoreStats, UsageWriter
+from usagelens.ledger.base import Ledger, StoreStats, UsageWriter
 from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 
@@ -77,11 +78,14 @@ def ingest(
 ) -> None:
     """Ingest usage events (or entities) from a file, atomically and idempotently."""
     tolerance = parse_duration(future_tolerance) if future_tolerance else DEFAULT_FUTURE_TOLERANCE
-    ledger = remote_from_env(url, key) or open_ledger(db)
+    remote = remote_from_env(url, key)
+    ledger = remote or open_ledger(db)
+    # a local store: budgets are checked after the write (a server checks its own)
+    writer = remote or Watched(cast(Ledger, ledger))
     try:
         with _progress(f"ingest {file}") as progress:
             report = ingest_file(
-                ledger,
+                writer,
                 file,
                 kind=entity or "events",
                 fmt=fmt,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,15 +23,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount, Route
 
 from usagelens.auth import Caller, KeyStore
+from usagelens.budgets.delivery import Deliverer
+from usagelens.budgets.watch import Watched
 from usagelens.errors import InvalidInput, TooManyRequests, UsageError
 from usagelens.ingest.group_commit import GroupWriter
 from usagelens.jsonout import dumps
 from usagelens.ledger.base import Ledger
 from usagelens.query_parse import shown
+from usagelens.surfaces.http import alerts as http_alerts
+from usagelens.surfaces.http import backup as http_backup
+from usagelens.surfaces.http import budgets as http_budgets
 from usagelens.surfaces.http import docs as http_docs
+from usagelens.surfaces.http import events as http_events
 from usagelens.surfaces.http import ingest as http_ingest
+from usagelens.surfaces.http import keys as http_keys
 from usagelens.surfaces.http import read as http_read
 from usagelens.surfaces.http import teams as http_teams
+from usagelens.surfaces.http import voids as http_voids
 from usagelens.surfaces.http.guard import LOGGED, Guard, is_loopback_name, max_body_bytes
 from usagelens.surfaces.mcp.http import MCP_PATH, build_mcp_endpoint
 
@@ -77,7 +85,16 @@ class Service:
 
     def __init__(self, ledger: Ledger, keys: KeyStore, require_keys: bool) -> None:
         self.ledger, self.keys, self.require_keys = ledger, keys, require_keys
-        self.writer = GroupWriter(ledger)
+        #: writes go through this: each is followed by the budgets' threshold check
+        self.watched = Watched(ledger, self.alerted)
+        self.writer = GroupWriter(self.watched)
+        #: set while the app runs: what delivers alerts to webhooks (``budgets.delivery``)
+        self.deliverer: Any = None
+
+    def alerted(self) -> None:
+        """A write recorded alerts: wake the deliverer."""
+        if self.deliverer is not None:
+            self.deliverer.notify()
 
     def caller(self, request: Request) -> Caller:
         """The request's caller; ``Unauthorized`` without a valid key when keys are required."""
@@ -114,7 +131,11 @@ def _install_errors(app: FastAPI) -> None:
             404: f"no such endpoint: {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",
         }.get(e.status_code, str(e.detail))
-        return error_response(e.status_code, code, message, headers=dict(e.headers or {}))
+        headers = dict(e.headers or {})
+        if e.status_code == 405:  # Starlette names the first route of the path only; list them all
+            allowed = {m for r in _routes(request.app.router.routes) if _partial(r, request) for m in r.methods or ()}
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return error_response(e.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, e: Exception) -> Response:
@@ -143,9 +164,16 @@ def _new_app(mcp: _Restartable) -> _GuardedApp:
     (a mounted app's lifespan is the parent's job)."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with mcp.lifespan():
-            yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        deliverer: Deliverer = app.state.deliverer  # alerts to webhooks, while the app runs
+        deliverer.start()
+        app.state.service.deliverer = deliverer  # woken by writes that raise alerts
+        try:
+            async with mcp.lifespan():
+                yield
+        finally:
+            app.state.service.deliverer = None
+            await anyio.to_thread.run_sync(deliverer.stop)
 
     return _GuardedApp(
         lifespan=lifespan,
@@ -186,10 +214,17 @@ def create_app(
         "error": lambda status, e: error_response(status, e.code, e.message, e.field),
     }
     app.state.service = Service(ledger, keys, require_keys)
+    app.state.deliverer = Deliverer(ledger)  # started by the lifespan; notify() it when an alert is raised
     _install_errors(app)
     app.include_router(http_read.router)
     app.include_router(http_teams.router)
     app.include_router(http_ingest.router)
+    app.include_router(http_voids.router)
+    app.include_router(http_budgets.router)
+    app.include_router(http_alerts.router)
+    app.include_router(http_events.router)
+    app.include_router(http_keys.router)
+    app.include_router(http_backup.router)
     app.include_router(http_docs.router)
 
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
@@ -242,3 +277,15 @@ class _DashboardMount(Mount):
         if scope.get("type") == "http" and scope.get("path", "").startswith(self.API):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, those of included routers too (FastAPI keeps them nested; no prefixes here)."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        yield from _routes(inner.routes) if inner is not None else (r,)
+
+
+def _partial(route: Any, request: Request) -> bool:
+    """Whether ``route`` serves the request's path with another method."""
+    return isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL

@@ -20,7 +20,7 @@ caller cannot see is a 404 worded exactly like a team that does not exist.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any
 
@@ -28,7 +28,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from usagelens.auth import Caller
-from usagelens.errors import NotFound
+from usagelens.budgets.limits import limits_body
+from usagelens.errors import Forbidden, NotFound
 from usagelens.jsonout import instant
 from usagelens.ledger.base import Team
 from usagelens.query_parse import shown
@@ -41,10 +42,6 @@ router = APIRouter()
 TeamId = Annotated[str, Path(alias="teamId", description="A team id, as GET /v1/teams lists them.")]
 _NEVER = datetime(1970, 1, 1)
 _SEARCH = {"private": "", "public": ""}
-_NO_LIMITS = (
-    "budgets are not tracked yet, so team limits (budget, period and use) arrive with budgets; until then "
-    "read the team's use with GET /v1/usages."
-)
 
 
 def _earliest(*times: datetime | None) -> datetime | None:
@@ -181,11 +178,25 @@ def team(request: Request, team_id: TeamId) -> Response:
 @router.get(
     "/v1/teams/{teamId}/limits",
     tags=["Scenario-compatible"],
-    summary="A team's limits (404 until budgets exist)",
+    summary="A team's limits: its budget, period and use (Scenario's TeamRetrieveLimitsResponse)",
     responses=READ_ERRORS,
 )
 def team_limits(request: Request, team_id: TeamId) -> Response:
-    """Scenario's `teams.retrieve_limits`: answered 404 until usagelens tracks budgets."""
+    """Scenario's `teams.retrieve_limits`: the team budget's allowance (`limits.creativeUnits`), its
+    current `period`, the exact use in it (`values.creativeUnits`) and the grants
+    (`oneShotCreativeUnits`); 404 when the team has no budget. Project keys are refused (the
+    team's use is wider than their project)."""
     view = _View(request)
-    view.team(team_id)
-    raise NotFound(_NO_LIMITS, field="teamId")
+    t = view.team(team_id)
+    if view.caller.project_id is not None:
+        raise Forbidden("a project key reads its project's budget in the usage answer; team limits need a team key")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    first = view.activity.get(team_id, {}).get("created_at")
+    body = limits_body(view.ledger, team_id, now, len(view.keys(team_id)), len(t["projects"]), first)
+    if body is None:
+        raise NotFound(
+            f"team {team_id} has no budget; set one with usagelens budgets set --team {team_id} --cu N "
+            "(or PUT /v1/budgets)",
+            field="teamId",
+        )
+    return json_response(body)

@@ -184,6 +184,31 @@ class _Pagination(_Open):
 Rows = list[dict[str, Any]]
 
 
+class _BudgetPeriod(_Open):
+    start: str
+    end: str
+    timezone: str
+
+
+class _Budget(_Open):
+    id: str
+    scope: str = Field(description="team, project, user or key")
+    target: str | None = None
+    allowanceCU: float
+    usedCU: float
+    remainingCU: float = Field(description="allowance + grants this period − used (negative when overdrawn)")
+    usedPercent: float
+    period: _BudgetPeriod
+    forecastCU: float = Field(description="predicted use at the period's end (forecastMethod)")
+    runsOutOn: str | None = Field(description="the day the allowance runs (or ran) out at this pace; null: not")
+    grantsRemainingCU: float | None = None
+
+
+class _Budgets(_Open):
+    items: list[_Budget]
+    forecastMethod: str
+
+
 class UsageResult(_Open):
     """The usage answer; each include value adds its section."""
 
@@ -192,6 +217,7 @@ class UsageResult(_Open):
     consumption: list[_Consumer]
     modelUsages: list[_ModelUsage]
     assetUsages: list[_AssetUsage]
+    budgets: _Budgets | None = Field(None, description="the budgets that apply to this scope (CONTRACT §5)")
     usages: Rows | None = None
     usages_daily: Rows | None = Field(None, alias="usages.daily")
     modelUsages_daily: Rows | None = Field(None, alias="modelUsages.daily")

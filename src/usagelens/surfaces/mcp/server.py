@@ -67,7 +67,7 @@ day per model), 'nsfwUsages', 'activity' (raw events, {PAGE} a page, newest firs
 activity_offset), 'entities' (names of the ids above)
 - response_format: 'json' (default) or 'markdown' (top 10 rows per table)
 Returns: {{scope, totals, consumption, modelUsages, assetUsages, sections, _hint}}; each include \
-value adds its section.
+value adds its section; `budgets` when one applies (used, remaining, forecastCU, runsOutOn).
 Examples:
 - "Show usage for this month" -> start_date="2026-04-01", end_date="2026-04-30"
 - "What models cost me the most?" -> default call (modelUsages is aggregated and sorted)

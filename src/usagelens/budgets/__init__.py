@@ -1,0 +1,1 @@
+"""Budgets, grants, forecasts and alerts (CONTRACT §5)."""

@@ -1,0 +1,83 @@
+"""``usagelens alerts list|secret`` (CONTRACT §5): budget threshold crossings with their webhook
+delivery state, and the secret webhooks are signed with; on the store or through a running server
+(``--url``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from usagelens.auth import Caller
+from usagelens.budgets.delivery import alerts_view, signing_secret
+from usagelens.errors import InvalidArgument
+from usagelens.jsonout import dumps
+from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.remote import remote_from_env
+
+__all__ = ["register"]
+
+out = Console()
+alerts = typer.Typer(help="Budget alerts and their webhook delivery.", no_args_is_help=True)
+
+
+@alerts.command(name="list")
+def list_(
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's alerts.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    db: DbOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+) -> None:
+    """List budget alerts, newest first, with their delivery state (pending, delivered, failed,
+    no_webhook), attempts and last error."""
+    if fmt not in ("text", "json"):
+        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    remote = remote_from_env(url, key)
+    rows: list[dict[str, Any]]
+    if remote is not None:
+        try:
+            params = {"teamId": team} if team else {}
+            rows = json.loads(remote.call("GET", "/v1/alerts", params=params).text)["alerts"]
+        finally:
+            remote.close()
+    else:
+        with open_ledger(db, must_exist=True) as led:
+            rows = alerts_view(led, Caller.local(), team)
+    if fmt == "json":
+        print(dumps(rows))
+        return
+    table = Table("crossed at", "alert", "scope", "used / allowance CU", "delivery", "attempts", "last error")
+    for a in rows:
+        d = a["delivery"]
+        scope = a["scope"] if a.get("target") is None else f"{a['scope']} {a['target']}"
+        state = d["state"] + (f" (next {d['nextAt']})" if d["state"] == "pending" and d["attempts"] else "")
+        table.add_row(
+            a["crossedAt"], a["id"], scope, f"{a['usedCU']} / {a['allowanceCU']}", state, str(d["attempts"]),
+            d["lastError"] or "",
+        )  # fmt: skip
+    out.print(table if rows else "no alerts", highlight=False)
+
+
+@alerts.command()
+def secret(db: DbOption = None, url: UrlOption = None, key: KeyOption = None) -> None:
+    """Print the secret webhooks are signed with (created on first use; needs an admin key with --url)."""
+    remote = remote_from_env(url, key)
+    if remote is not None:
+        try:
+            value = remote.call("GET", "/v1/alerts/secret").json()["secret"]
+        finally:
+            remote.close()
+    else:
+        with open_ledger(db, must_exist=True) as led:
+            value = signing_secret(led, Caller.local())
+    print(value)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``alerts`` to ``app``."""
+    app.add_typer(alerts, name="alerts")
