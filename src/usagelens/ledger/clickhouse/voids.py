@@ -23,10 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from usagelens.errors import NotFound
 from usagelens.ledger.clickhouse.contents import stored_events
 from usagelens.ledger.clickhouse.schema import rollup_select
 from usagelens.ledger.rollups import ROLLUPS
+from usagelens.ledger.void_rules import sort_ids
 from usagelens.model import EVENT_SCHEMA, VOID_SCHEMA
 
 __all__ = ["VOID_COLUMNS", "plan", "stored_voids", "token", "void_sql", "void_table", "voids_sql"]
@@ -43,16 +43,8 @@ def plan(query: Query, db: str, team: str, ids: list[str]) -> tuple[list[str], l
     wanted = list(dict.fromkeys(ids))
     params = {"t": team, "ids": wanted}
     stored = {r[0] for r in query(f"SELECT id FROM `{db}`.events WHERE {_MATCH}", params)}
-    voided = {r[0] for r in query(f"SELECT id FROM `{db}`.voids FINAL WHERE {_MATCH}", params)} - stored
-    unknown = [i for i in wanted if i not in stored and i not in voided]
-    if unknown:
-        shown = ", ".join(repr(i) for i in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise NotFound(
-            f"ids: no event of team {team!r} has the id {shown}; nothing was voided (list events with "
-            "include=activity to find their ids)",
-            field="ids",
-        )
-    return [i for i in wanted if i in stored], [i for i in wanted if i in voided]
+    voided = {r[0] for r in query(f"SELECT id FROM `{db}`.voids FINAL WHERE {_MATCH}", params)}
+    return sort_ids(team, wanted, stored, voided)
 
 
 def void_sql(db: str) -> list[tuple[str, bool]]:

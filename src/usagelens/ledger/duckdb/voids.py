@@ -16,8 +16,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from usagelens.errors import NotFound
 from usagelens.ledger.duckdb import sql as q
+from usagelens.ledger.void_rules import sort_ids
 from usagelens.model import VOID_SCHEMA
 
 __all__ = ["Void", "VoidPlan", "apply_void", "plan_void", "put_voids", "read_voids"]
@@ -51,15 +51,7 @@ def plan_void(cur: duckdb.DuckDBPyConnection, team: str, ids: list[str]) -> Void
     wanted = list(dict.fromkeys(ids))
     stored = {r[0] for r in cur.execute(_IN.format(table="events"), {"t": team, "ids": wanted}).fetchall()}
     voided = {r[0] for r in cur.execute(_IN.format(table="voids"), {"t": team, "ids": wanted}).fetchall()}
-    unknown = [i for i in wanted if i not in stored and i not in voided]
-    if unknown:
-        shown = ", ".join(repr(i) for i in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise NotFound(
-            f"ids: no event of team {team!r} has the id {shown}; nothing was voided (list events with "
-            "include=activity to find their ids)",
-            field="ids",
-        )
-    return VoidPlan([i for i in wanted if i in stored], [i for i in wanted if i in voided])
+    return VoidPlan(*sort_ids(team, wanted, stored, voided))
 
 
 _IN = "SELECT id FROM {table} WHERE team_id = $t AND id IN (SELECT unnest($ids::VARCHAR[]))"

@@ -13,10 +13,9 @@ from rich.table import Table
 
 from usagelens.auth import Caller
 from usagelens.budgets.delivery import alerts_view, signing_secret
-from usagelens.errors import InvalidArgument
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
-from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
@@ -28,15 +27,14 @@ alerts = typer.Typer(help="Budget alerts and their webhook delivery.", no_args_i
 @alerts.command(name="list")
 def list_(
     team: Annotated[str | None, typer.Option("--team", help="Only this team's alerts.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """List budget alerts, newest first, with their delivery state (pending, delivered, failed,
     no_webhook), attempts and last error."""
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    text_or_json(fmt)
     remote = remote_from_env(url, key)
     rows: list[dict[str, Any]]
     if remote is not None:

@@ -17,11 +17,10 @@ from usagelens.auth import Caller
 from usagelens.budgets import registry
 from usagelens.budgets.block import item
 from usagelens.budgets.status import budget_status
-from usagelens.errors import InvalidArgument
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
-from usagelens.surfaces.cli.options import DbOption, UrlOption
-from usagelens.surfaces.cli.remote import RemoteLedger, remote_from_env
+from usagelens.surfaces.cli.options import DbOption, FormatOption, UrlOption, text_or_json
+from usagelens.surfaces.cli.remote import remote_from_env
 from usagelens.surfaces.http.budgets import budget_json, grant_json
 
 __all__ = ["register"]
@@ -38,16 +37,6 @@ AuthOption = Annotated[
     ),
 ]
 Team = Annotated[str, typer.Option("--team", help="The team.", show_default=False)]
-
-
-def _remote(url: str | None, auth: str | None) -> RemoteLedger | None:
-    return remote_from_env(url, auth)
-
-
-def _fmt(fmt: str) -> str:
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
-    return fmt
 
 
 @budgets.command(name="set")
@@ -73,7 +62,7 @@ def set_(
     """Set (create or replace) the budget of a team, a project, a user or an API key."""
     fields = {"teamId": team, "projectId": project, "userId": user, "keyId": key, "cu": cu, "period": period}
     fields |= {"anchorDay": anchor_day, "timezone": timezone, "thresholds": thresholds, "webhook": webhook}
-    remote = _remote(url, auth)
+    remote = remote_from_env(url, auth)
     if remote is not None:
         try:
             shown = remote.call("PUT", "/v1/budgets", json={k: v for k, v in fields.items() if v is not None}).json()
@@ -105,7 +94,7 @@ def grant(
     auth: AuthOption = None,
 ) -> None:
     """Grant a team one-off CU, consumed by its use beyond its budget until it expires."""
-    remote = _remote(url, auth)
+    remote = remote_from_env(url, auth)
     if remote is not None:
         body = {"teamId": team, "cu": cu, "expires": expires} | ({"starts": starts} if starts else {})
         try:
@@ -123,14 +112,14 @@ def grant(
 @budgets.command(name="list")
 def list_(
     team: Annotated[str | None, typer.Option("--team", help="Only this team's.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     auth: AuthOption = None,
 ) -> None:
     """Budgets and grants, each budget with where it stands now (use, remaining, forecast)."""
-    _fmt(fmt)
-    remote = _remote(url, auth)
+    text_or_json(fmt)
+    remote = remote_from_env(url, auth)
     if remote is not None:
         try:
             params = {"teamId": team} if team else {}
@@ -187,7 +176,7 @@ def delete(
     auth: AuthOption = None,
 ) -> None:
     """Delete a budget or a grant."""
-    remote = _remote(url, auth)
+    remote = remote_from_env(url, auth)
     if remote is not None:
         try:
             kind = remote.call("DELETE", "/v1/budgets", params={"id": item_id}).json()["kind"]

@@ -18,7 +18,7 @@ from usagelens.auth import KeyStore, NewKey
 from usagelens.errors import InvalidArgument
 from usagelens.key_admin import CLI_SPELLING, check_key_request, check_known, create_key
 from usagelens.ledger import open_ledger
-from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
@@ -27,12 +27,6 @@ out = Console()
 keys = typer.Typer(
     help="Create, list and revoke API keys (secrets are shown once, stored hashed).", no_args_is_help=True
 )
-
-
-def _format(fmt: str) -> str:
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
-    return fmt
 
 
 def _create(
@@ -78,13 +72,13 @@ def create(
         bool,
         typer.Option("--allow-unknown", help="Create the key although the store has never seen the team (or project)."),
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """Create a key; its secret is printed once and never again."""
-    _format(fmt)
+    text_or_json(fmt)
     new = _create(url, key, db, (kind, team, project, label), allow_unknown)
     if fmt == "json":
         print(
@@ -121,13 +115,13 @@ def _records(url: str | None, key: str | None, db: str | None) -> list[dict[str,
 
 @keys.command(name="list")
 def list_keys(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """List keys (never their secrets)."""
-    _format(fmt)
+    text_or_json(fmt)
     rows = _records(url, key, db)
     if fmt == "json":
         print(json.dumps(rows, default=str))

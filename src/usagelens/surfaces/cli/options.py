@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DbOption", "KeyOption", "ScenarioKey", "ScenarioSecret", "ScenarioUrl", "UrlOption"]
+from usagelens.errors import InvalidArgument
+
+__all__ = [
+    "DbOption",
+    "FormatOption",
+    "KeyOption",
+    "ScenarioKey",
+    "ScenarioSecret",
+    "ScenarioUrl",
+    "UrlOption",
+    "text_or_json",
+]
 
 UrlOption = Annotated[
     str | None,
@@ -54,3 +65,11 @@ ScenarioSecret = Annotated[
         show_default=False,
     ),
 ]
+FormatOption = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def text_or_json(fmt: str) -> str:
+    """``fmt`` when it is ``text`` or ``json``; else the one-line error naming ``--format``."""
+    if fmt not in ("text", "json"):
+        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    return fmt

@@ -22,7 +22,7 @@ from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger, StoreStats, UsageWriter
-from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["load_demo", "parse_duration", "register"]
@@ -168,14 +168,13 @@ def _stats_rows(s: StoreStats) -> list[tuple[str, str]]:
 
 
 def stats(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """Show what the store holds."""
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    text_or_json(fmt)
     remote = remote_from_env(url, key)
     if remote:
         try:

@@ -9,17 +9,16 @@ ways print the same.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import Caller
-from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Team
-from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register", "teams", "teams_json"]
@@ -56,14 +55,13 @@ def teams_json(found: list[Team]) -> dict[str, Any]:
 
 
 def teams(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """List the teams with their projects (ids and names)."""
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    text_or_json(fmt)
     data = teams_json(_load(db, url, key))
     if fmt == "json":
         print(json.dumps(data, ensure_ascii=False))

@@ -13,11 +13,10 @@ from rich.table import Table
 from usagelens import corrections
 from usagelens.auth import Caller
 from usagelens.budgets.watch import Watched
-from usagelens.errors import InvalidArgument
 from usagelens.ingest.pipeline import read_valid
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
-from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
+from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
@@ -67,14 +66,13 @@ def void(
 
 def audit(
     team: Annotated[str | None, typer.Option("--team", help="Only this team's voids.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
     """List voids, oldest first: the event, when, by whom (key id or local) and why."""
-    if fmt not in ("text", "json"):
-        raise InvalidArgument(f"--format: '{fmt}' is not accepted (accepted: text, json)")
+    text_or_json(fmt)
     remote = remote_from_env(url, key)
     rows: list[dict[str, Any]] = []
     if remote is not None:
