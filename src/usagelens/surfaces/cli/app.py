@@ -7,8 +7,11 @@ results and maps ``UsageError`` to one line on stderr and exit code 2 (never a t
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 
 from usagelens.errors import InvalidInput, UsageError
 from usagelens.surfaces.cli import admin as cli_admin
@@ -24,12 +27,12 @@ from usagelens.surfaces.cli import sync as cli_sync
 from usagelens.surfaces.cli import teams as cli_teams
 from usagelens.surfaces.cli import usage as cli_usage
 from usagelens.surfaces.cli import voids as cli_voids
+from usagelens.version import version
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="usagelens",
-    help="A self-hosted usage ledger for generative-AI platforms.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,10 +52,37 @@ cli_alerts.register(app)
 cli_backup.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"usagelens {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """A self-hosted usage ledger for generative-AI platforms."""
+
+
 def main() -> None:
-    """Entry point of the ``usagelens`` script."""
+    """Entry point of the ``usagelens`` script: every failure is one line on stderr (``error: …``),
+    exit 2 for what the user can fix; help for a bare command group."""
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False, prog_name="usagelens")
+    except NoArgsIsHelpError as e:  # a bare group (``usagelens keys``): its help, as click does
+        print(e.ctx.get_help() if e.ctx else "", file=sys.stderr)
+        sys.exit(2)
+    except ClickUsageError as e:  # Typer's parsing: an unknown option, a missing argument, a bad value
+        where = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        print(f"error: {e.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         if isinstance(e, InvalidInput):
@@ -68,3 +98,4 @@ def main() -> None:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         print(f"error: internal error ({type(e).__name__}: {first}); please report it", file=sys.stderr)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -42,6 +42,7 @@ from usagelens.surfaces.http import teams as http_teams
 from usagelens.surfaces.http import voids as http_voids
 from usagelens.surfaces.http.guard import LOGGED, Guard, is_loopback_name, max_body_bytes
 from usagelens.surfaces.mcp.http import MCP_PATH, build_mcp_endpoint
+from usagelens.version import version
 
 __all__ = ["STATUS", "create_app", "error_response"]
 
@@ -180,7 +181,7 @@ def _new_app(mcp: _Restartable) -> _GuardedApp:
         docs_url=None,
         redoc_url=None,
         title="usagelens",
-        version="0.1.0",
+        version=version(),
         description="Usage analytics for generative-AI platforms: Scenario-compatible `GET /v1/usages`, "
         "the bounded usage summary, ingest, teams. Authenticate with HTTP Basic key:secret.",
     )

@@ -39,6 +39,7 @@ from mcp_types import (
 
 from usagelens.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable, UsageError
 from usagelens.surfaces.mcp.server import SERVER_NAME
+from usagelens.version import version
 
 __all__ = ["RemoteTools", "build_proxy", "check_remote", "serve_proxy"]
 
@@ -161,7 +162,7 @@ def _reason(error: BaseException) -> str:
 def build_proxy(url: str, credential: str | None) -> Server:
     """The low-level ``usagelens`` server whose tools are those of the server at ``url``."""
     tools = RemoteTools(url, credential)
-    return Server(SERVER_NAME, on_list_tools=tools.list_tools, on_call_tool=tools.call_tool)
+    return Server(SERVER_NAME, version=version(), on_list_tools=tools.list_tools, on_call_tool=tools.call_tool)
 
 
 def serve_proxy(url: str, credential: str | None) -> None:

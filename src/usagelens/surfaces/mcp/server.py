@@ -46,6 +46,7 @@ from usagelens.surfaces.mcp.schema import (
     tool_parameter,
 )
 from usagelens.surfaces.signature import with_arguments
+from usagelens.version import version
 
 __all__ = ["SERVER_NAME", "CallerProvider", "UsageLensServer", "build_server", "error_result"]
 
@@ -154,7 +155,7 @@ class UsageLensServer(MCPServer):
     """``MCPServer`` whose tool calls map every usage error and bad argument to one sentence."""
 
     def __init__(self, tools: list[Tool], **kwargs: Any) -> None:
-        super().__init__(SERVER_NAME, tools=tools, **kwargs)
+        super().__init__(SERVER_NAME, version=version(), tools=tools, **kwargs)
         self._arguments = {t.name: list(t.parameters.get("properties", {})) for t in tools}
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:

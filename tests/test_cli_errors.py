@@ -1,0 +1,57 @@
+"""Every way a command line can be wrong is one line on stderr, ``error: …``, naming the flag as
+typed, with exit 2 (issue 17); ``--version`` and the MCP server report the package's version."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+from mcp import Client
+
+from mcp_support import server
+
+CLI = [sys.executable, "-m", "usagelens.surfaces"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USAGELENS_")}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["usage", "--nope"], "--nope"),
+        (["demo", "--events", "-5"], "--events"),
+        (["usage", "--activity-offset", "x"], "--activity-offset"),
+        (["usage", "--start"], "--start"),
+        (["void"], "ids"),
+        (["stats", "--format", "x"], "--format"),
+        (["budgets", "set", "--team", "t"], "--cu"),
+    ],
+)
+def test_a_wrong_command_line_is_one_line_and_exit_2(args, names):
+    done = _run(*args)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert names in done.stderr and "╭" not in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_version_is_the_packages():
+    done = _run("--version")
+    assert (done.returncode, done.stdout) == (0, f"usagelens {version('usagelens')}\n")
+
+
+@pytest.mark.anyio
+async def test_the_mcp_server_reports_the_packages_version(ledger):
+    async with Client(server(ledger)) as client:
+        assert (client.server_info.name, client.server_info.version) == ("usagelens", version("usagelens"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
