@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from usagelens.ledger import open_ledger
 from usagelens.migrate import compare, copy_store
+from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption
 
 __all__ = ["register"]
-
-out = Console()
-err = Console(stderr=True)
 
 
 def init(

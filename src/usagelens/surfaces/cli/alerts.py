@@ -8,19 +8,18 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import Caller
 from usagelens.budgets.delivery import alerts_view, signing_secret
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
 
-out = Console()
 alerts = typer.Typer(help="Budget alerts and their webhook delivery.", no_args_is_help=True)
 
 

@@ -18,19 +18,17 @@ from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 from usagelens import errors
 from usagelens.errors import Conflict, InvalidArgument, Unavailable, UsageError
 from usagelens.ledger import is_clickhouse, open_ledger, store_path
 from usagelens.ledger.backup import check_backup, restore_backup
+from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
 from usagelens.surfaces.cli.remote import RemoteLedger, remote_from_env
 
 __all__ = ["backup", "download", "register", "restore"]
 
-out = Console()
-err = Console(stderr=True)
 _BY_CODE: dict[str, type[UsageError]] = {
     c.code: c for c in (errors.InvalidArgument, errors.Unauthorized, errors.Forbidden, errors.NotFound, Conflict)
 }

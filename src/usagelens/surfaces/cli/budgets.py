@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import Caller
@@ -19,13 +18,13 @@ from usagelens.budgets.block import item
 from usagelens.budgets.status import budget_status
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 from usagelens.surfaces.http.budgets import budget_json, grant_json
 
 __all__ = ["register"]
 
-out = Console()
 budgets = typer.Typer(help="Budgets (CU per period, alerts) and one-off grants.", no_args_is_help=True)
 AuthOption = Annotated[
     str | None,

@@ -20,7 +20,6 @@ from typing import IO, Annotated, Any
 import httpx
 import pyarrow.parquet as pq
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from usagelens.auth import Caller
@@ -28,13 +27,12 @@ from usagelens.errors import Forbidden, InvalidArgument, NotFound, Unauthorized,
 from usagelens.export import EventExport, entity_kind, entity_table, export_scope, export_window, write_entities
 from usagelens.ingest.export import export_format
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
 from usagelens.surfaces.cli.remote import RemoteLedger, remote_from_env
 
 __all__ = ["export", "register"]
 
-out = Console()
-err = Console(stderr=True)
 _ERRORS: dict[int, type[UsageError]] = {400: InvalidArgument, 401: Unauthorized, 403: Forbidden, 404: NotFound}
 #: ``tick(rows)`` moves the progress bar to ``rows`` events.
 Tick = Callable[[int], None]

@@ -11,19 +11,18 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import KeyStore, NewKey
 from usagelens.errors import InvalidArgument
 from usagelens.key_admin import CLI_SPELLING, check_key_request, check_known, create_key
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
 
-out = Console()
 keys = typer.Typer(
     help="Create, list and revoke API keys (secrets are shown once, stored hashed).", no_args_is_help=True
 )

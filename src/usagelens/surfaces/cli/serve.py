@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from usagelens.auth import KeyStore
 from usagelens.errors import InvalidArgument
 from usagelens.ledger import open_ledger, store_label
+from usagelens.surfaces.cli.console import err
 from usagelens.surfaces.cli.options import DbOption
 from usagelens.surfaces.http.guard import is_loopback_name
 
 __all__ = ["register", "serve"]
-
-err = Console(stderr=True)
 
 
 def _demo_key(keys: KeyStore, path: Path, team: str | None) -> dict | None:

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -22,14 +21,11 @@ from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger, StoreStats, UsageWriter
+from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["load_demo", "parse_duration", "register"]
-
-
-out = Console()
-err = Console(stderr=True)
 
 
 def parse_duration(text: str, option: str = "--future-tolerance") -> timedelta:

@@ -7,16 +7,14 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, ScenarioKey, ScenarioSecret, ScenarioUrl
 
 __all__ = ["register", "scenario"]
 
-out = Console()
-err = Console(stderr=True)
 sync_app = typer.Typer(help="Copy usage from another system into the local store.", no_args_is_help=True)
 
 

@@ -12,18 +12,16 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import Caller
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Team
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register", "teams", "teams_json"]
-
-out = Console()
 
 
 def _load(db: str | None, url: str | None, key: str | None) -> list[Team]:

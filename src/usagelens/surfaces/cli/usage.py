@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens.auth import Caller
@@ -21,13 +20,12 @@ from usagelens.query import ARGUMENTS, Argument, UsageArgs
 from usagelens.query_parse import split
 from usagelens.report.rows import top_and_others
 from usagelens.service import usage as usage_answer
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, KeyOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 from usagelens.surfaces.signature import with_arguments
 
 __all__ = ["register", "usage"]
-
-out = Console()
 
 
 def _cell(v: Any) -> str:
@@ -43,14 +41,25 @@ def _cell(v: Any) -> str:
 def _table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str]], note: Any = None) -> Table:
     """The top rows and, when there are more, an "N others" row with their sums."""
     t = Table(title=title, title_justify="left")
-    for _, header in cols:
-        t.add_column(header, justify="right" if header in ("CU", "jobs", "count", "discount", "total") else "left")
     shown, others = top_and_others(rows, note)
-    for r in shown:
-        t.add_row(*(_cell(r.get(k)) for k, _ in cols))
+    cells = [[_cell(r.get(k)) for k, _ in cols] for r in shown]
     if others is not None:
-        t.add_row(f"{others['others']:,} others", *(_cell(others[k]) if k in others else "" for k, _ in cols[1:]))
+        cells.append([f"{others['others']:,} others", *(_cell(others[k]) if k in others else "" for k, _ in cols[1:])])
+    for i, (_, header) in enumerate(cols):
+        width = max([len(header), *(len(c[i]) for c in cells)])
+        if header in _NUMERIC:  # never cut a number: narrower terminals wrap the text columns
+            t.add_column(header, justify="right", no_wrap=True, min_width=width)
+        elif i == 0:  # the id: whole, on one line
+            t.add_column(header, no_wrap=True, min_width=width)
+        else:  # names fold onto more lines rather than lose letters
+            t.add_column(header, overflow="fold")
+    for row in cells:
+        t.add_row(*row)
     return t
+
+
+#: Columns holding numbers: right-aligned, never wrapped or cut.
+_NUMERIC = frozenset({"CU", "jobs", "count", "discount", "total", "API-key CU", "API key count"})
 
 
 #: The tables printed: (answer key, title, (row key, column header) …).
@@ -109,7 +118,7 @@ def _print(d: dict[str, Any]) -> None:
     )
     for key, title, cols in _TABLES:
         if key in d:
-            out.print(_table(title, d[key], cols, d["sections"].get(key)))
+            out.print(_table(title, d[key], cols, d["sections"].get(key)), crop=False)  # never cut a digit
     for key in ("usages.daily", "modelUsages.daily", "nsfwUsages", "entities"):
         if key in d:
             out.print(f"[dim]{key}: {len(d[key])} rows (see --format json)[/]")

@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from usagelens import corrections
@@ -16,12 +15,11 @@ from usagelens.budgets.watch import Watched
 from usagelens.ingest.pipeline import read_valid
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
+from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
 
 __all__ = ["register"]
-
-out = Console()
 
 
 def void(
