@@ -7,8 +7,10 @@ where to read (``--db``, ``--url``, ``--source`` …); ``--format`` adds ``table
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.table import Table
@@ -179,8 +181,33 @@ def _answer(
     return answer.data, answer.text
 
 
+def month_window(month: str, timezone: str | None, now: datetime | None = None) -> tuple[str, str]:
+    """``--month``: ``this``, ``last`` or ``YYYY-MM`` as inclusive start and end dates (the month's
+    first and last day; ``this`` ends today), in ``timezone`` (default UTC)."""
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")  # the answer itself names the bad --timezone
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    if month == "this":
+        return today.replace(day=1).isoformat(), today.isoformat()
+    if month == "last":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1).isoformat(), last.isoformat()
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise InvalidArgument(f"--month: '{month}' is not accepted; use this, last or YYYY-MM (e.g. 2026-04)") from None
+    after = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first.isoformat(), (after - timedelta(days=1)).isoformat()
+
+
 @with_arguments(_option)
 def usage(
+    month: Annotated[
+        str | None,
+        typer.Option("--month", help="this, last or YYYY-MM: the month's first to last day (this: to today)."),
+    ] = None,
     db: DbOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
@@ -193,6 +220,10 @@ def usage(
     **arguments: Any,
 ) -> None:
     """Usage for a date range: totals, top consumers, top models, assets (the MCP tool's answer)."""
+    if month is not None:
+        if arguments["start_date"] is not None or arguments["end_date"] is not None:
+            raise InvalidArgument("--month: give either --month or --start/--end, not both")
+        arguments["start_date"], arguments["end_date"] = month_window(month, arguments["timezone"])
     args = _args(arguments)
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
