@@ -55,3 +55,15 @@ async def test_the_mcp_server_reports_the_packages_version(ledger):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_usage_errors_and_hints_speak_in_flags(tmp_path):
+    db = str(tmp_path / "d.duckdb")
+    assert _run("demo", "--events", "3000", "--db", db).returncode == 0
+    bad = _run("usage", "--team", "team_7_0", "--start", "2026-13-01", "--db", db)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --start: '2026-13-01' is not a date")
+    swapped = _run("usage", "--team", "team_7_0", "--start", "2026-05-01", "--end", "2026-04-01", "--db", db)
+    assert "--end (2026-04-01) is before --start (2026-05-01)" in swapped.stderr
+    assert "start_date" not in swapped.stderr + bad.stderr
+    page = _run("usage", "--team", "team_7_0", "--include", "activity", "--db", db).stdout.strip().splitlines()[-1]
+    assert page.startswith("Next activity page: --include activity with --activity-offset 100"), page

@@ -71,7 +71,7 @@ def test_the_seed_examples_work(store):
 def test_errors_are_one_line_with_exit_2(store):
     res = run("usage", db=store)
     assert res.returncode == 2
-    assert res.stderr.startswith("error: context_missing: team_id is required because you can see 4 teams: team_5_0 (")
+    assert res.stderr.startswith("error: context_missing: --team is required because you can see 4 teams: team_5_0 (")
     assert len(res.stderr.strip().splitlines()) == 1
     bad = run("usage", "--team", "team_5_0", "--include", "bogus", db=store)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: include: 'bogus' is not a section")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --include: 'bogus' is not a section")

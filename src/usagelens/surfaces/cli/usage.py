@@ -7,6 +7,7 @@ where to read (``--db``, ``--url``, ``--source`` …); ``--format`` adds ``table
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ import typer
 from rich.table import Table
 
 from usagelens.auth import Caller
-from usagelens.errors import InvalidArgument
+from usagelens.errors import InvalidArgument, UsageError
 from usagelens.ledger import open_ledger
 from usagelens.query import ARGUMENTS, Argument, UsageArgs
 from usagelens.query_parse import split
@@ -124,7 +125,7 @@ def _print(d: dict[str, Any]) -> None:
     for key in ("usages.daily", "modelUsages.daily", "nsfwUsages", "entities"):
         if key in d:
             out.print(f"[dim]{key}: {len(d[key])} rows (see --format json)[/]")
-    out.print(f"[italic]{d['_hint']}[/]")
+    out.print(f"[italic]{to_flags(d['_hint'])}[/]", highlight=False)
 
 
 #: ``--format``: the answer's formats and the terminal's tables (the default).
@@ -181,6 +182,18 @@ def _answer(
     return answer.data, answer.text
 
 
+_FLAGS = {a.name: a.flag for a in ARGUMENTS if a.name != "response_format"}
+_NAMES = re.compile(r"(?<![-\w])(" + "|".join(sorted(map(re.escape, _FLAGS), key=len, reverse=True)) + r")\b")
+
+
+def to_flags(text: str) -> str:
+    """A hint or an error of the answer in the CLI's words: ``include=['x']`` → ``--include x``,
+    ``activity_offset=200`` → ``--activity-offset 200``, ``start_date`` → ``--start`` …"""
+    text = re.sub(r"include=\['([^']+)'\]", r"--include \1", text)
+    text = re.sub(r"\b(\w+)=(\d+)", lambda m: f"{_FLAGS.get(m.group(1), m.group(1))} {m.group(2)}", text)
+    return _NAMES.sub(lambda m: _FLAGS[m.group(1)], text)
+
+
 def month_window(month: str, timezone: str | None, now: datetime | None = None) -> tuple[str, str]:
     """``--month``: ``this``, ``last`` or ``YYYY-MM`` as inclusive start and end dates (the month's
     first and last day; ``this`` ends today), in ``timezone`` (default UTC)."""
@@ -227,7 +240,11 @@ def usage(
     args = _args(arguments)
     if source not in ("local", "scenario"):
         raise InvalidArgument(f"--source: '{source}' is not accepted (accepted: local, scenario)")
-    data, text = _answer(args, source, db, (url, key), (scenario_url, scenario_key, scenario_secret))
+    try:
+        data, text = _answer(args, source, db, (url, key), (scenario_url, scenario_key, scenario_secret))
+    except UsageError as e:  # the answer's sentence names the argument; here, the flag as typed
+        e.message = to_flags(e.message)
+        raise
     if arguments["response_format"] == "table" and data is not None:
         _print(data)
     else:
