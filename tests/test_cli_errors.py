@@ -67,3 +67,18 @@ def test_usage_errors_and_hints_speak_in_flags(tmp_path):
     assert "start_date" not in swapped.stderr + bad.stderr
     page = _run("usage", "--team", "team_7_0", "--include", "activity", "--db", db).stdout.strip().splitlines()[-1]
     assert page.startswith("Next activity page: --include activity with --activity-offset 100"), page
+
+
+def test_a_busy_port_is_one_line_before_any_banner(tmp_path):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = _run("serve", "--port", str(port), "--db", str(tmp_path / "s.duckdb"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"error: --port: {port} on 127.0.0.1 cannot be served (Address already in use); stop what holds it or "
+        "pick another port (--port, or make run PORT=…)\n"
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from usagelens.auth import KeyStore
-from usagelens.errors import InvalidArgument
+from usagelens.errors import InvalidArgument, Unavailable
 from usagelens.ledger import open_ledger, store_label
 from usagelens.surfaces.cli.console import err
 from usagelens.surfaces.cli.options import DbOption
@@ -71,6 +72,25 @@ def _banner(url: str, key: dict | None, db: str) -> None:
     err.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
 
 
+def _check_port(host: str, port: int) -> None:
+    """One sentence, before anything is printed, when ``host:port`` cannot be served (in use, or
+    not an address of this machine); uvicorn would print the banner, then exit 3."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise InvalidArgument(f"--host: '{host}' is not an address this machine can serve ({e})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise Unavailable(
+                f"--port: {port} on {host} cannot be served ({e.strerror or e}); stop what holds it or pick "
+                "another port (--port, or make run PORT=…)"
+            ) from None
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback unless the store has keys).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -89,6 +109,7 @@ def serve(
 
     from usagelens.surfaces.http import create_app
 
+    _check_port(host, port)
     path = store_label(db)
     ledger = open_ledger(db)
     keys = KeyStore(ledger)
