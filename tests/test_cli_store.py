@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,8 @@ def test_demo_then_stats_describe_the_store(store_path):
     assert stats["first_event"] >= "2026-04-01" and stats["last_event"] < "2026-05-01"
     text = run("stats", db=store_path).stdout
     assert "3,000" in text and "teams" in text
+    total = Decimal(str(stats["total_cu"])).normalize()
+    assert f"{total:,f} " in text  # CU as every command prints them: grouped, no trailing zeros
 
 
 def test_a_store_held_by_another_process_names_its_pid(store_path):

@@ -19,6 +19,7 @@ from usagelens.demo import DemoSpec, demo_entities, demo_events
 from usagelens.errors import InvalidArgument
 from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
+from usagelens.jsonout import num
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger, StoreStats, UsageWriter
 from usagelens.surfaces.cli.console import err, out
@@ -158,7 +159,7 @@ def _stats_rows(s: StoreStats) -> list[tuple[str, str]]:
         ("models", f"{s.models:,}"),
         ("usage types", f"{s.actions:,}"),
         ("API-key events", f"{s.api_key_events:,}"),
-        ("total CU", f"{s.total_cu}"),
+        ("total CU", f"{num(s.total_cu):,f}"),  # as every other command prints CU
         ("entities", ents),
     ]
 
