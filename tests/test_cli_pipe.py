@@ -44,3 +44,17 @@ def test_every_amount_reaches_the_table_whole(store, columns):
     assert amounts and not missing, missing
     if columns != "50":  # narrower than the numbers: names may lose letters, never a number its digits
         assert "…" not in table
+
+
+@pytest.mark.parametrize(("include", "name"), [("modelUsages.daily", "modelId"), ("usages.daily", "usageName")])
+def test_daily_series_print_as_a_per_day_table_that_adds_up(store, include, name):
+    april = ["--start", "2026-04-01", "--end", "2026-04-30"]
+    answer = json.loads(_run("usage", "--team", "team_7_0", *april, "--include", include, "--format", "json",
+                             "--db", store).stdout, parse_float=Decimal)  # fmt: skip
+    table = _run("usage", "--team", "team_7_0", *april, "--include", include, "--db", store).stdout
+    rows = [line.split("│") for line in table.splitlines() if line.startswith("│ 2026-04-")]
+    days = {p["time"][:10] for s in answer[include] for p in s["points"]}
+    assert [r[1].strip() for r in rows] == sorted(days)
+    total = sum((Decimal(r[-2].strip().replace(",", "")) for r in rows), Decimal(0))
+    want = sum((Decimal(str(p["cost"])) for s in answer[include] for p in s["points"]), Decimal(0))
+    assert total == want and "rows (see --format json)" not in table

@@ -24,6 +24,7 @@ from usagelens.query_parse import split
 from usagelens.report.rows import top_and_others
 from usagelens.service import usage as usage_answer
 from usagelens.surfaces.cli.console import out
+from usagelens.surfaces.cli.daily import daily_table
 from usagelens.surfaces.cli.options import DbOption, KeyOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
 from usagelens.surfaces.cli.remote import remote_from_env
 from usagelens.surfaces.signature import with_arguments
@@ -122,7 +123,16 @@ def _print(d: dict[str, Any]) -> None:
     for key, title, cols in _TABLES:
         if key in d:
             out.print(_table(title, d[key], cols, d["sections"].get(key)), crop=False)  # never cut a digit
-    for key in ("usages.daily", "modelUsages.daily", "nsfwUsages", "entities"):
+    for key, name, title in (
+        ("usages.daily", "usageName", "CU per day and usage type"),
+        ("modelUsages.daily", "modelId", "CU per day and model"),
+    ):
+        if key in d:
+            table, note = daily_table(title, d[key], name)
+            out.print(table, crop=False)
+            if note:
+                out.print(f"[dim]{note}[/]")
+    for key in ("nsfwUsages", "entities"):
         if key in d:
             out.print(f"[dim]{key}: {len(d[key])} rows (see --format json)[/]")
     out.print(f"[italic]{to_flags(d['_hint'])}[/]", highlight=False)
