@@ -63,12 +63,18 @@ def _entity_rows(ledger: UsageReader, ids: dict[str, set[str]], team: str, have:
     return out
 
 
-def _budgets(ledger: UsageReader, q: UsageQuery, now: datetime) -> dict[str, Any] | None:
+def _first_event(ledger: UsageReader, q: UsageQuery) -> datetime | None:
+    """The first event of the answer's team (of its one project, when it has one)."""
     activity = ledger.team_activity().get(q.team_id)
-    first = activity["created_at"] if activity else None
-    if activity and q.project_ids is not None and len(q.project_ids) == 1:
-        first = activity.get("projects", {}).get(q.project_ids[0], activity)["created_at"]
-    return budget_block(ledger, q.team_id, q.project_ids, q.user_ids, now, first)
+    if not activity:
+        return None
+    if q.project_ids is not None and len(q.project_ids) == 1:
+        return activity.get("projects", {}).get(q.project_ids[0], activity)["created_at"]
+    return activity["created_at"]
+
+
+def _budgets(ledger: UsageReader, q: UsageQuery, now: datetime) -> dict[str, Any] | None:
+    return budget_block(ledger, q.team_id, q.project_ids, q.user_ids, now, _first_event(ledger, q))
 
 
 def _inputs(ledger: UsageReader, q: UsageQuery, now: datetime | None = None) -> AnswerInputs:
@@ -94,7 +100,8 @@ def _inputs(ledger: UsageReader, q: UsageQuery, now: datetime | None = None) -> 
         model_daily = ledger.facts(fact_query(q, ("day", "model_id"))).to_pylist()
     found = _entity_rows(ledger, ids, q.team_id, names) if q.wants("entities") else None
     budgets = _budgets(ledger, q, now) if now is not None else None
-    return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found, budgets)
+    first = _first_event(ledger, q)
+    return AnswerInputs(facts, names["users"], names["models"], usage_daily, model_daily, page, found, budgets, first)
 
 
 #: Answers kept (least recently used first out); a write changes the cache token in every key.

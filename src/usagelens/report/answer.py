@@ -9,9 +9,10 @@ Each list is sorted once (in ``rows``); remainders are summed once, from the dro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from usagelens.jsonout import size_of
+from usagelens.jsonout import instant, size_of
 from usagelens.ledger.base import EventRow
 from usagelens.query import UsageQuery
 from usagelens.report import expansions as ex
@@ -59,6 +60,8 @@ class AnswerInputs:
     activity: list[EventRow] | None = None
     found: dict[str, list[Row]] | None = None
     budgets: dict[str, Any] | None = None
+    #: the scope's first event (naive UTC): a previous period before it is only partly covered
+    first_event: datetime | None = None
 
 
 def _ordered(resp: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +122,9 @@ def build_answer(inputs: AnswerInputs, q: UsageQuery, limit: int, variable: str)
     ``variable`` names the setting behind ``limit`` (said in the hint when rows are dropped)."""
     facts = inputs.facts
     resp = head(facts, q)
+    if inputs.first_event is not None and inputs.first_event > q.previous[0]:
+        # the comparison is with less than a whole period of data: say so, and from when
+        resp["totals"]["previousPeriod"] |= {"partial": True, "dataFrom": instant(inputs.first_event)}
     resp["consumption"] = consumption_rows(facts.by_user.to_pylist(), inputs.users)
     resp["modelUsages"] = model_rows(facts.by_model.to_pylist(), inputs.models)
     resp["assetUsages"] = asset_rows(facts.by_kind)

@@ -47,6 +47,8 @@ def _title(d: dict[str, Any]) -> list[str]:
         where += ", users " + ", ".join(s["userIds"])
     prev = t["previousPeriod"]
     change = f" ({prev['changePct']:+}%)" if prev["changePct"] is not None else ""
+    if prev.get("partial"):
+        change += f" (previous period has data from {prev['dataFrom'][:10]} only)"
     return [
         f"# Usage {t['startDate']} → {t['endDate']} ({t['window']['timezone']}) · {where}",
         "",

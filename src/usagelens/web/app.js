@@ -7,8 +7,8 @@ import { ApiError, getJSON, key, num, queryString } from "./api.js";
 import * as budgets from "./budgets.js";
 import { clearChart, drawChart } from "./charts.js";
 import * as daily from "./daily.js";
-import { addDays, chunks, dayList, daysBetween, pretty } from "./dates.js";
-import { fromControls, fromURL, settle, showControls, toURL } from "./filters.js";
+import { addDays, chunks, dayList, daysBetween, localDate, pretty } from "./dates.js";
+import { fromControls, fromURL, pinned, settle, showControls, toURL } from "./filters.js";
 import { download, toCSV } from "./format.js";
 import * as view from "./render.js";
 
@@ -116,7 +116,8 @@ async function load() {
   }
   if (gen !== state.gen) return;
   const days = dayList(s.totals.startDate, s.totals.endDate);
-  const budget = showSummary(s, f);
+  const partial = isPartial(s.totals);
+  const budget = showSummary(s, f, partial);
   if (num(s.totals.users) === 0) {
     controller.abort();
     showEmpty(f, s);
@@ -130,28 +131,53 @@ async function load() {
     );
   await Promise.all([
     panel("p-models", models, (b) => showModels(b, f)),
-    panel("p-model-daily", modelDaily, (b) => showModelDaily(b, days, f)),
-    panel("p-usage-daily", daily, (parts) => showUsageDaily(parts, s, days, f)),
+    panel("p-model-daily", modelDaily, (b) => showModelDaily(b, days, f, partial)),
+    panel("p-usage-daily", daily, (parts) => showUsageDaily(parts, s, days, f, partial)),
     panel("p-activity", activity, (b) => showActivity(b, f)),
     burn && panel("p-burndown", burn, (b) => showBurnDown(b, budget)),
   ]);
   if (gen === state.gen) setState("ready");
 }
 
-function contextLine(f) {
+/** The window ends today, and today is not over: its last day is partial. */
+function isPartial(t) {
+  const now = Date.now();
+  return localDate(now, t.window.timezone) === t.endDate && now < Date.parse(t.window.until);
+}
+
+function contextLine(f, partial) {
   const team = state.teams.find((t) => t.id === f.team);
   const project = f.project ? team.projects.find((p) => p.id === f.project) : null;
   const where = project ? `project ${project.name || project.id}` : "all projects";
-  return `${team.name || team.id} · ${where} · ${pretty(f.start)} – ${pretty(f.end)} · ${f.tz}`;
+  const today = partial ? " · today so far (partial)" : "";
+  return `${team.name || team.id} · ${where} · ${pretty(f.start)} – ${pretty(f.end)}${today} · ${f.tz}`;
 }
 
-function showSummary(s, f) {
+/** Which project(s) the answer is about, from its `scope`: shown when it is a project's view. */
+function showScope(scope, f) {
+  const el = $("scope");
+  const ids = scope.mode === "project" ? scope.projectIds || [scope.contextProjectId].filter(Boolean) : [];
+  el.hidden = !ids.length;
+  el.dataset.projectIds = ids.join(",");
+  if (!ids.length) return el.replaceChildren();
+  const team = state.teams.find((t) => t.id === f.team);
+  const name = (id) => team.projects.find((p) => p.id === id)?.name;
+  const label = ids.map((id) => (name(id) ? `${name(id)} (${id})` : id)).join(", ");
+  const only = pinned(team) ? " — this key reads this project only" : "";
+  el.replaceChildren(
+    view.h("span", { class: "badge project" }, ids.length > 1 ? "Projects" : "Project"),
+    ` ${label}${only}`,
+  );
+}
+
+function showSummary(s, f, partial) {
   $("keyform-box").hidden = true;
   $("dash").hidden = false;
   $("empty").hidden = true;
   $("dash").classList.remove("stale");
   document.body.classList.remove("is-empty");
-  $("context").textContent = contextLine(f);
+  $("context").textContent = contextLine(f, partial);
+  showScope(s.scope, f);
   const length = daysBetween(f.start, f.end) + 1;
   const prev = `${pretty(addDays(f.start, -length))} – ${pretty(addDays(f.start, -1))}`;
   view.totals(s.totals, prev);
@@ -211,26 +237,35 @@ function showModels(b, f) {
   if (!b.modelUsages.length) view.panelMessage("p-models", "No model was used in this range.");
 }
 
-function showModelDaily(b, days, f) {
+function showModelDaily(b, days, f, partial) {
   const list = b["modelUsages.daily"] || [];
   keep("model-daily", daily.longRows(list, (m) => ({ modelId: m.modelId, modelName: m.modelName })), f);
   const cut = view.cutNote(b.sections["modelUsages.daily"], "models");
-  const top = list.length > CHART_MODELS ? `The ${CHART_MODELS} models with the most CU of ${list.length} (the CSV has every model).` : "";
+  const shown = list.length > CHART_MODELS ? CHART_MODELS - 1 : list.length;
+  const top = list.length > CHART_MODELS
+    ? `Stacked: the ${shown} models with the most CU, the other ${list.length - shown} together (the CSV has every model).`
+    : "";
   view.note("p-model-daily", [top, cut].filter(Boolean).join(" "));
   const el = $("p-model-daily").querySelector(".chart");
   clearChart(el);
   if (!list.length) return view.panelMessage("p-model-daily", "No model was used in this range.");
-  drawChart(el, "lines", days, daily.series(list.slice(0, CHART_MODELS), days, f.tz, (m) => m.modelName || m.modelId));
+  const lines = daily.series(list.slice(0, shown), days, f.tz, (m) => m.modelName || m.modelId);
+  if (list.length > shown) {
+    const rest = daily.series(list.slice(shown), days, f.tz, () => "");
+    const values = days.map((_d, i) => rest.reduce((a, r) => a + r.values[i], 0));
+    lines.push({ label: `Other ${list.length - shown} models`, values, color: "#bab0ac" });
+  }
+  drawChart(el, "area", days, lines, { partial });
 }
 
-function showUsageDaily(parts, s, days, f) {
+function showUsageDaily(parts, s, days, f, partial) {
   const { list, cut } = daily.merge(parts, s.usages.map((u) => u.usageName));
   keep("usage-daily", daily.longRows(list, (u) => ({ usageName: u.usageName })), f);
   view.note("p-usage-daily", cut.length ? `Some days are incomplete. ${cut.join(" ")}` : "");
   const el = $("p-usage-daily").querySelector(".chart");
   clearChart(el);
   if (!list.length) return view.panelMessage("p-usage-daily", "No daily usage to draw in this range.");
-  drawChart(el, "stacked", days, daily.series(list, days, f.tz, (u) => u.usageName));
+  drawChart(el, "stacked", days, daily.series(list, days, f.tz, (u) => u.usageName), { partial });
 }
 
 function showActivity(b, f) {

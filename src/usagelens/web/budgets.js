@@ -8,7 +8,7 @@ import { num } from "./api.js";
 import { PALETTE, drawChart } from "./charts.js";
 import { series } from "./daily.js";
 import { dayList, localDate, pretty } from "./dates.js";
-import { exact, rounded } from "./format.js";
+import { exact, forEye, rounded } from "./format.js";
 import { h } from "./render.js";
 
 const MAX_CARDS = 3; // the answer lists at most 5
@@ -18,8 +18,8 @@ const COLORS = { used: PALETTE[0], allowance: "#b5452f", grants: "#d9897a", fore
 const $ = (id) => document.getElementById(id);
 const clamp = (pct) => `${Math.max(0, Math.min(100, pct))}%`;
 
-/** Whole CU from 100 up, else 2 decimals. */
-const eye = (v) => rounded(num(v), Math.abs(num(v)) >= 100 ? 0 : 2);
+/** Whole CU from 100 up, else 2 decimals (format.js `forEye`, as the headline cards). */
+const eye = forEye;
 
 /** One figure: `text` for the eye, the API's exact text in title and data-value. */
 function figure(field, v, text = `${eye(v)} CU`, title = `${exact(v)} CU`) {
@@ -112,7 +112,7 @@ export function drawBurnDown(el, b, list, last) {
     lines.push({ label: "With grants", values: flat(ceiling), color: COLORS.grants, dash: [2, 3], points: false });
   }
   lines.push({ label: "Forecast", values: forecast, color: COLORS.forecast, dash: [6, 4], points: false });
-  drawChart(el, "lines", days, lines, { fromZero: true });
+  drawChart(el, "lines", days, lines, { fromZero: true, legendIdx: t });
   Object.assign(el.dataset, { budget: b.id, days: days.length, usedPoints: t + 1, usedTotal: total.toFixed(2) });
   const target = b.target ? ` (${b.target})` : "";
   return `${SCOPES[b.scope] || "Budget"}${target}, ${pretty(b.period.start)} – ${pretty(b.period.end)} ` +

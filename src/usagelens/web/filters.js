@@ -37,11 +37,18 @@ export function fromControls(changed) {
 /** `f` made valid against the teams the key can see, with the dates of its preset. */
 export function settle(f, teams) {
   const team = teams.find((t) => t.id === f.team) || teams[0];
-  const project = team.projects.some((p) => p.id === f.project) ? f.project : "";
+  let project = team.projects.some((p) => p.id === f.project) ? f.project : "";
+  if (!project && pinned(team)) project = team.projects[0].id;
   let { range, start, end } = f;
   if (range === "custom" && !(isDate(start) && isDate(end))) range = "last-31";
   if (range !== "custom") [start, end] = presetRange(range, f.tz);
   return { team: team.id, project, range, start, end, tz: f.tz };
+}
+
+/** A key that sees one project of `team` only (a project key): its view is that project's, so the
+ *  page asks for it by name (the answer's `scope.mode` is then "project"). */
+export function pinned(team) {
+  return team.projects.length === 1 && team.context?.userRole === "key";
 }
 
 /** Write `f` into the address bar (a new history entry with `push`). Never a key. */
@@ -60,7 +67,8 @@ function options(select, items, value) {
 export function showControls(f, teams) {
   const team = teams.find((t) => t.id === f.team);
   options($("f-team"), teams.map((t) => [t.id, t.name || t.id]), f.team);
-  options($("f-project"), [["", "All projects"], ...team.projects.map((p) => [p.id, p.name || p.id])], f.project);
+  const projects = team.projects.map((p) => [p.id, p.name || p.id]);
+  options($("f-project"), pinned(team) ? projects : [["", "All projects"], ...projects], f.project);
   options($("f-range"), Object.entries(PRESETS), f.range);
   const zones = timeZones();
   if (!zones.includes(f.tz)) zones.unshift(f.tz);

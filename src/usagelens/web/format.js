@@ -20,6 +20,14 @@ export function rounded(x, digits = 2) {
   return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+/** A figure rounded for the eye: whole units from 100 up, else 2 decimals (the exact text goes in
+ *  a title). Integers (counts) keep every digit. */
+export function forEye(v) {
+  const x = num(v);
+  if (v == null || !Number.isFinite(x)) return "—";
+  return rounded(x, Math.abs(x) >= 100 || Number.isInteger(x) ? 0 : 2);
+}
+
 export function percent(part, whole) {
   const w = num(whole);
   return w ? `${rounded((100 * num(part)) / w, 1)}%` : "—";

@@ -2,7 +2,7 @@
 
 import { num } from "./api.js";
 import { localTime } from "./dates.js";
-import { exact, exactSum, percent, rounded } from "./format.js";
+import { exact, exactSum, forEye, percent, rounded } from "./format.js";
 
 /** `h("td", {class: "num"}, "12")`: an element with attributes and children (text or nodes). */
 export function h(tag, attrs = {}, ...children) {
@@ -95,10 +95,15 @@ export function consumers(rows) {
   const all = num(humans) + num(keys);
   const bar = h("div", { class: "bar", "aria-hidden": "true" }, h("span", { class: "human" }), h("span", { class: "key" }));
   if (all > 0) bar.firstChild.style.width = `${Math.max(0, Math.min(100, (100 * num(humans)) / all))}%`;
+  const fig = (v) => {
+    const el = h("span", { "data-split": "" });
+    headline(el, v, { unit: " CU" });
+    return el;
+  };
   $("p-consumers").querySelector(".split").replaceChildren(
     h("p", {},
-      h("span", { class: "badge human" }, "Humans"), ` ${exact(humans)} CU (${percent(humans, all)}) · `,
-      h("span", { class: "badge key" }, "API keys"), ` ${exact(keys)} CU (${percent(keys, all)})`),
+      h("span", { class: "badge human" }, "Humans"), " ", fig(humans), ` (${percent(humans, all)}) · `,
+      h("span", { class: "badge key" }, "API keys"), " ", fig(keys), ` (${percent(keys, all)})`),
     bar,
   );
 }
@@ -143,21 +148,36 @@ export function activity(rows, names, timeZone) {
   ], rows, 25);
 }
 
-/** Headline cards from `totals` (exact API text in each card's data-value). */
+/** A headline figure: rounded for the eye (`text`, then `unit`), the API's exact text in its title
+ *  (on hover, with `titleUnit`) and in data-value (for checks). */
+export function headline(el, v, { unit = "", titleUnit = unit, text = forEye(v) } = {}) {
+  el.dataset.value = v == null ? "" : String(v);
+  el.textContent = `${text}${v == null ? "" : unit}`;
+  if (v == null) el.removeAttribute("title");
+  else el.title = `${exact(v)}${titleUnit}`;
+  el.classList.add("fig");
+}
+
+const COUNTS = new Set(["jobs", "assets", "users", "models"]);
+
+/** Headline cards from `totals`: every figure rounded for the eye, exact on hover. */
 export function totals(t, previousLabel) {
   for (const el of document.querySelectorAll("[data-total]")) {
     const field = el.dataset.total;
     if (field === "changePct") continue;
-    el.dataset.value = t[field] == null ? "" : String(t[field]);
-    el.textContent = exact(t[field]);
+    headline(el, t[field], { titleUnit: COUNTS.has(field) ? "" : " CU" });
   }
   const change = document.querySelector('[data-total="changePct"]');
   const pct = t.previousPeriod.changePct;
-  change.dataset.value = pct == null ? "" : String(pct);
-  change.textContent = pct == null ? "—" : `${num(pct) > 0 ? "▲ +" : num(pct) < 0 ? "▼ " : ""}${exact(pct)}%`;
-  change.className = `big ${pct == null ? "" : num(pct) > 0 ? "up" : num(pct) < 0 ? "down" : ""}`;
-  $("previous").textContent =
-    pct == null
-      ? `no usage in the previous period (${previousLabel})`
-      : `vs ${exact(t.previousPeriod.totalCU)} CU in ${previousLabel}`;
+  const sign = num(pct) > 0 ? "▲ +" : num(pct) < 0 ? "▼ " : "";
+  headline(change, pct, { unit: "%", text: pct == null ? "—" : `${sign}${rounded(num(pct), 1)}` });
+  change.className = `big fig ${pct == null ? "" : num(pct) > 0 ? "up" : num(pct) < 0 ? "down" : ""}`;
+  const previous = $("previous");
+  if (pct == null) {
+    previous.textContent = `no usage in the previous period (${previousLabel})`;
+    return;
+  }
+  const figure = h("span", {});
+  headline(figure, t.previousPeriod.totalCU, { unit: " CU" });
+  previous.replaceChildren("vs ", figure, ` in ${previousLabel}`);
 }

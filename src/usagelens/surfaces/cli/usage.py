@@ -111,6 +111,8 @@ def _print(d: dict[str, Any]) -> None:
     t, s = d["totals"], d["scope"]
     prev = t["previousPeriod"]
     change = f" ({prev['changePct']:+}% vs previous period)" if prev["changePct"] is not None else ""
+    if prev.get("partial"):
+        change += f" (previous period has data from {prev['dataFrom'][:10]} only)"
     out.print(
         f"[bold]Usage {t['startDate']} → {t['endDate']}[/] ({t['window']['timezone']}) · team "
         f"{s['teamId']}" + (f" · projects {', '.join(s['projectIds'])}" if s["projectIds"] else "")

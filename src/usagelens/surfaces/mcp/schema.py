@@ -134,6 +134,8 @@ class _Window(_Open):
 class _Previous(_Open):
     totalCU: float
     changePct: float | None
+    partial: bool | None = Field(None, description="true: the previous period starts before the first event")
+    dataFrom: str | None = Field(None, description="with partial: the first event, the data's start")
 
 
 class _Totals(_Open):
