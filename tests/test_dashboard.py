@@ -83,11 +83,13 @@ def query(params: dict[str, str]) -> str:
 
 
 def shown_totals(page: Page) -> dict[str, tuple[str, str]]:
-    """Each headline total as (data-value, text without thousands separators)."""
+    """Each headline total as (data-value, exact text on hover without thousands separators and
+    unit); the card itself shows the figure rounded for the eye."""
     out = {}
     for field in TOTALS:
         el = page.locator(f"#totals [data-total={field}]")
-        out[field] = (el.get_attribute("data-value") or "", el.inner_text().replace(",", ""))
+        title = (el.get_attribute("title") or "").removesuffix(" CU").replace(",", "")
+        out[field] = (el.get_attribute("data-value") or "", title)
     return out
 
 

@@ -96,6 +96,13 @@ export function pretty(date, short = false) {
   return short ? `${Number(d)} ${MONTHS[Number(m) - 1]}` : `${Number(d)} ${MONTHS[Number(m) - 1]} ${y}`;
 }
 
+/** Zones many teams work in, offered right after the browser's own. */
+export const COMMON_ZONES = [
+  "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
+  "Europe/London", "Europe/Paris", "Europe/Berlin", "Asia/Kolkata", "Asia/Singapore", "Asia/Shanghai",
+  "Asia/Tokyo", "Australia/Sydney",
+];
+
 /** The IANA zones this browser knows, UTC and the browser's own included. */
 export function timeZones() {
   const zones = new Set(typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : []);

@@ -2,7 +2,7 @@
 // A filter set `f` is {team, project, range, start, end, tz}; dates are YYYY-MM-DD.
 
 import { queryString } from "./api.js";
-import { PRESETS, browserZone, isDate, presetRange, timeZones } from "./dates.js";
+import { COMMON_ZONES, PRESETS, browserZone, isDate, presetRange, timeZones } from "./dates.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,15 +64,33 @@ function options(select, items, value) {
   select.value = value;
 }
 
+/** The timezone picker: the browser's zone first, then common zones, then every other zone
+ *  (A–Z); a zone this browser does not know (from the URL) stays at the top, as asked. */
+function zoneOptions(select, value) {
+  const mine = browserZone();
+  const all = timeZones();
+  const common = COMMON_ZONES.filter((z) => z !== mine && all.includes(z));
+  const first = new Set([mine, ...common]);
+  const group = (label, zones) => {
+    const g = document.createElement("optgroup");
+    g.label = label;
+    g.append(...zones.map((z) => new Option(z, z, false, z === value)));
+    return g;
+  };
+  const groups = [];
+  if (!all.includes(value)) groups.push(group("Asked", [value]));
+  groups.push(group("This browser", [mine]), group("Common", common), group("All zones", all.filter((z) => !first.has(z))));
+  select.replaceChildren(...groups);
+  select.value = value;
+}
+
 export function showControls(f, teams) {
   const team = teams.find((t) => t.id === f.team);
   options($("f-team"), teams.map((t) => [t.id, t.name || t.id]), f.team);
   const projects = team.projects.map((p) => [p.id, p.name || p.id]);
   options($("f-project"), pinned(team) ? projects : [["", "All projects"], ...projects], f.project);
   options($("f-range"), Object.entries(PRESETS), f.range);
-  const zones = timeZones();
-  if (!zones.includes(f.tz)) zones.unshift(f.tz);
-  options($("f-tz"), zones.map((z) => [z, z]), f.tz);
+  zoneOptions($("f-tz"), f.tz);
   $("f-start").value = f.start;
   $("f-end").value = f.end;
 }

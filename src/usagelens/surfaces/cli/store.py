@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -49,7 +50,9 @@ def _progress(label: str) -> Iterator:
         task = bar.add_task(label, total=None)
 
         def update(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{label}: {phase}", completed=done, total=total)
+            # the write is one transaction with no steps to count: the bar pulses until it commits
+            pulse = phase == "writing" and done < total
+            bar.update(task, description=f"{label}: {phase}", completed=done, total=None if pulse else total)
 
         yield update
 
@@ -74,6 +77,7 @@ def ingest(
     key: KeyOption = None,
 ) -> None:
     """Ingest usage events (or entities) from a file, atomically and idempotently."""
+    started = time.perf_counter()  # the summary's time covers the whole command, opening the store too
     tolerance = parse_duration(future_tolerance) if future_tolerance else DEFAULT_FUTURE_TOLERANCE
     remote = remote_from_env(url, key)
     ledger = remote or open_ledger(db)
@@ -96,6 +100,7 @@ def ingest(
         err.print(f"  rejected {p}", highlight=False, markup=False)
     if report.rejected > len(report.problems):
         err.print(f"  … and {report.rejected - len(report.problems):,} more rejected")
+    report.seconds = time.perf_counter() - started
     out.print(report.summary(), highlight=False)
 
 
