@@ -25,7 +25,6 @@ from usagelens.surfaces.http import create_app
 pytestmark = pytest.mark.skipif(
     not have_chromium(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
 )
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
 TEAM = "team_b_0"
 #: A custom range inside SMALL_DEMO's data (2026-03-02 … 2026-04-30).
 RANGE = {"start_date": "2026-03-09", "end_date": "2026-04-19", "timezone": "Europe/Paris"}
@@ -243,12 +242,3 @@ def test_the_page_fits_a_phone_screen(browser: Browser, base: str, log: PageLog)
         assert log.errors == []
     finally:
         context.close()
-
-
-def test_a_screenshot_of_the_dashboard_for_the_readme(page: Page, base: str, log: PageLog):
-    assert open_page(page, base, query({**FULL, "range": "custom"})) == "ready"
-    expect(page.locator(".chart canvas")).to_have_count(2)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
-    assert log.foreign(base) == [] and log.errors == []
