@@ -1,10 +1,12 @@
 """The dashboard's first hour (issue 17, item 5), in headless Chromium against a real uvicorn over
 demo events up to today: legend values before any hover, today's partial day, headline figures
 rounded with the exact digits on hover, the timezone picker's order, a tooltip naming the model
-under the cursor, and a project key's view saying which project it shows."""
+under the cursor, a project key's view saying which project it shows, From/To fields written as
+the page writes dates, and a Change card that says when the previous period is only partly covered."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -218,6 +220,103 @@ def test_a_project_keys_view_says_which_project_it_shows(browser: Browser, serve
     want = server.usage(server.project_key, project_id=server.project, timezone="UTC")
     assert want["scope"]["mode"] == "project" and want["scope"]["projectIds"] == [server.project]
     assert page.get_attribute("[data-total=totalCU]", "data-value") == want["totals"]["totalCU"]
+    assert log.errors == [] and log.foreign(server.url) == []
+    page.context.close()
+
+
+def test_the_date_fields_read_as_the_headings_and_accept_iso_and_the_pages_format(
+    browser: Browser, server: Server, log: PageLog
+):
+    today = datetime.now(UTC).date()
+    day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    page = open_as(
+        browser,
+        server,
+        server.analytics,
+        log,
+        f"?team_id={TEAM}&range=custom&start_date={day(15)}&end_date={day(3)}&timezone=UTC",
+    )
+    assert page.get_attribute("#f-start", "type") == "text"
+    assert page.input_value("#f-start") == pretty(day(15)) and page.input_value("#f-end") == pretty(day(3))
+    expect(page.locator("#context")).to_contain_text(f"{pretty(day(15))} – {pretty(day(3))}")  # one format
+
+    # ISO typed, then Tab: the view follows, the field shows the page's format, the URL stays ISO
+    page.fill("#f-start", day(12))
+    page.press("#f-start", "Tab")
+    assert settle(page) == "ready"
+    expect(page).to_have_url(re.compile(f"start_date={day(12)}"))
+    assert page.input_value("#f-start") == pretty(day(12))
+    expect(page.locator("#context")).to_contain_text(f"{pretty(day(12))} – {pretty(day(3))}")
+
+    # the page's own format (any case), then Enter
+    page.fill("#f-end", pretty(day(5)).lower())
+    page.press("#f-end", "Enter")
+    assert settle(page) == "ready"
+    expect(page).to_have_url(re.compile(f"start_date={day(12)}&end_date={day(5)}"))
+    assert page.input_value("#f-end") == pretty(day(5))
+    assert f"end_date={day(5)}" in (page.get_attribute("body", "data-query") or "")  # the API is asked in ISO
+
+    # not a date: marked, nothing asked, the view and the URL unchanged
+    url = page.url
+    calls = len(log.api_calls(server.url))
+    page.fill("#f-start", "31 Feb 2026")
+    page.press("#f-start", "Tab")
+    expect(page.locator("#f-start")).to_have_attribute("aria-invalid", "true")
+    assert page.url == url and len(log.api_calls(server.url)) == calls
+
+    # the calendar: the browser's own picker, its choice written the page's way
+    page.click("button.pick[data-for=f-start]")
+    page.keyboard.press("Escape")
+    page.eval_on_selector(
+        "#f-start-pick", "(el, d) => { el.value = d; el.dispatchEvent(new Event('change', {bubbles: true})); }", day(10)
+    )
+    assert settle(page) == "ready"
+    expect(page).to_have_url(re.compile(f"start_date={day(10)}&end_date={day(5)}"))
+    assert page.input_value("#f-start") == pretty(day(10))
+    assert page.get_attribute("#f-start", "aria-invalid") is None
+    assert log.errors == [] and log.foreign(server.url) == []
+    page.context.close()
+
+
+def test_the_change_card_says_when_the_previous_period_is_only_partly_covered(
+    browser: Browser, server: Server, log: PageLog
+):
+    today = datetime.now(UTC).date()
+    start = (today - timedelta(days=12)).isoformat()  # 13 days: the previous 13 start before the data (20 days)
+    want = server.usage(server.analytics, start_date=start, end_date=today.isoformat(), timezone="UTC")
+    prev = want["totals"]["previousPeriod"]
+    assert prev["partial"] is True and prev["changePct"] is not None, prev
+    page = open_as(
+        browser,
+        server,
+        server.analytics,
+        log,
+        f"?team_id={TEAM}&range=custom&start_date={start}&end_date={today.isoformat()}&timezone=UTC",
+    )
+    change = page.locator("#totals [data-total=changePct]")
+    assert change.get_attribute("data-value") == prev["changePct"]
+    assert "partial" in (change.get_attribute("class") or "").split()
+    assert not {"up", "down"} & set((change.get_attribute("class") or "").split())
+    assert "▲" not in change.inner_text() and "▼" not in change.inner_text()  # not shown as a trend
+    title = change.get_attribute("title") or ""
+    assert f"{grouped(prev['changePct'])}%" in title and "not a trend" in title
+    assert pretty(prev["dataFrom"][:10]) in title
+    note = page.locator("#previous")
+    expect(note).to_have_text(
+        f"vs {page.locator('#previous .fig').inner_text()} in a partial previous period "
+        f"(data from {pretty(prev['dataFrom'][:10])})"
+    )
+    assert page.get_attribute("#previous .fig", "data-value") == prev["totalCU"]
+    assert note.get_attribute("data-partial") == "true"
+
+    # the last 7 days: the previous 7 are covered, a plain trend again
+    whole = server.usage(server.analytics, timezone="UTC", start_date=(today - timedelta(days=6)).isoformat())
+    assert "partial" not in whole["totals"]["previousPeriod"]
+    page.select_option("#f-range", "last-7")
+    assert settle(page) == "ready"
+    expect(note).not_to_contain_text("partial")
+    assert note.get_attribute("data-partial") == "false"
+    assert "partial" not in (change.get_attribute("class") or "").split()
     assert log.errors == [] and log.foreign(server.url) == []
     page.context.close()
 

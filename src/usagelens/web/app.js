@@ -8,7 +8,7 @@ import * as budgets from "./budgets.js";
 import { clearChart, drawChart } from "./charts.js";
 import * as daily from "./daily.js";
 import { addDays, chunks, dayList, daysBetween, localDate, pretty } from "./dates.js";
-import { fromControls, fromURL, pinned, settle, showControls, toURL } from "./filters.js";
+import { checkDate, fromControls, fromURL, openPicker, pinned, settle, showControls, toURL } from "./filters.js";
 import { download, toCSV } from "./format.js";
 import * as view from "./render.js";
 
@@ -338,8 +338,30 @@ async function loadTeams() {
   apply(fromURL(), false);
 }
 
+/** A filter control the user changed: a date typed (checked first, then shown the page's way),
+ *  a date picked from the calendar, or a picker. */
+function changed(el) {
+  let id = el.id;
+  if (id.endsWith("-pick")) {
+    if (!el.value) return;
+    id = id.slice(0, -"-pick".length);
+    $(id).value = el.value;
+  }
+  if ((id === "f-start" || id === "f-end") && !checkDate($(id))) return;
+  const f = fromControls(id, state.f);
+  if (state.f && ["team", "project", "range", "start", "end", "tz"].every((k) => f[k] === state.f[k])) return;
+  apply(f, true);
+}
+
 function bind() {
-  $("filters").addEventListener("change", (ev) => apply(fromControls(ev.target.id), true));
+  $("filters").addEventListener("change", (ev) => changed(ev.target));
+  $("filters").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target.matches("#f-start, #f-end")) changed(ev.target);
+  });
+  $("filters").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button.pick");
+    if (button) openPicker(button.dataset.for);
+  });
   $("filters").addEventListener("submit", (ev) => ev.preventDefault());
   window.addEventListener("popstate", () => state.teams.length && apply(fromURL(), false));
   $("keyform").addEventListener("submit", (ev) => {

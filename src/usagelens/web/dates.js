@@ -96,6 +96,30 @@ export function pretty(date, short = false) {
   return short ? `${Number(d)} ${MONTHS[Number(m) - 1]}` : `${Number(d)} ${MONTHS[Number(m) - 1]} ${y}`;
 }
 
+/** The date a person typed, as YYYY-MM-DD, or "" when it is not one: "6 Nov 2026" (the page's own
+ *  format; full month names, any case, a comma or a dot are fine), "Nov 6, 2026" or "2026-11-06". */
+export function parseDate(text) {
+  const s = String(text || "").trim().toLowerCase().replace(/[,.]/g, " ").replace(/\s+/g, " ");
+  let y, m, d;
+  let match = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(s);
+  if (match) [, y, m, d] = match.map(Number);
+  else if ((match = /^(\d{1,2}) ([a-z]+) (\d{4})$/.exec(s))) [y, m, d] = [Number(match[3]), month(match[2]), Number(match[1])];
+  else if ((match = /^([a-z]+) (\d{1,2}) (\d{4})$/.exec(s))) [y, m, d] = [Number(match[3]), month(match[1]), Number(match[2])];
+  else return "";
+  if (!m || y < 1000) return "";
+  const iso = new Date(Date.UTC(y, m - 1, d)).toISOString().slice(0, 10);
+  const want = `${String(y).padStart(4, "0")}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  return iso === want ? iso : ""; // no 31 Feb
+}
+
+/** 1–12 for "nov" or "november", else 0. */
+function month(name) {
+  const i = MONTHS.findIndex((m) => name.length >= 3 && m.toLowerCase() === name.slice(0, 3));
+  const full = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december"][i];
+  return i >= 0 && (name.length === 3 || full.startsWith(name) || (i === 8 && name === "sept")) ? i + 1 : 0;
+}
+
 /** Zones many teams work in, offered right after the browser's own. */
 export const COMMON_ZONES = [
   "UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",

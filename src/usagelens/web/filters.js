@@ -1,8 +1,9 @@
 // The filters: read from the query string or the controls, made valid, shown, written back.
-// A filter set `f` is {team, project, range, start, end, tz}; dates are YYYY-MM-DD.
+// A filter set `f` is {team, project, range, start, end, tz}; dates are YYYY-MM-DD (in the URL
+// too), shown in the From/To fields as the page writes dates ("6 Nov 2026").
 
 import { queryString } from "./api.js";
-import { COMMON_ZONES, PRESETS, browserZone, isDate, presetRange, timeZones } from "./dates.js";
+import { COMMON_ZONES, PRESETS, browserZone, isDate, parseDate, presetRange, pretty, timeZones } from "./dates.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,14 +21,15 @@ export function fromURL() {
   };
 }
 
-/** The controls' values; `changed` is the id of the control the user just changed. */
-export function fromControls(changed) {
+/** The controls' values; `changed` is the id of the control the user just changed. A date field
+ *  that does not read as a date keeps `current`'s date. */
+export function fromControls(changed, current) {
   const f = {
     team: $("f-team").value,
     project: changed === "f-team" ? "" : $("f-project").value,
     range: $("f-range").value,
-    start: $("f-start").value,
-    end: $("f-end").value,
+    start: parseDate($("f-start").value) || current?.start || "",
+    end: parseDate($("f-end").value) || current?.end || "",
     tz: $("f-tz").value,
   };
   if (changed === "f-start" || changed === "f-end") f.range = "custom";
@@ -91,6 +93,36 @@ export function showControls(f, teams) {
   options($("f-project"), pinned(team) ? projects : [["", "All projects"], ...projects], f.project);
   options($("f-range"), Object.entries(PRESETS), f.range);
   zoneOptions($("f-tz"), f.tz);
-  $("f-start").value = f.start;
-  $("f-end").value = f.end;
+  for (const [id, date] of [["f-start", f.start], ["f-end", f.end]]) {
+    $(id).value = pretty(date);
+    $(`${id}-pick`).value = date;
+    markDate($(id), true);
+  }
+}
+
+/** A From/To field the user left: false (and marked invalid) when it does not read as a date;
+ *  else true, its text written the page's way ("2026-11-06" becomes "6 Nov 2026"). */
+export function checkDate(input) {
+  const date = parseDate(input.value);
+  markDate(input, Boolean(date));
+  if (date) input.value = pretty(date);
+  return Boolean(date);
+}
+
+function markDate(input, ok) {
+  input.setCustomValidity(ok ? "" : "Type a date such as 6 Nov 2026 or 2026-11-06");
+  if (ok) input.removeAttribute("aria-invalid");
+  else input.setAttribute("aria-invalid", "true");
+}
+
+/** The calendar button of a date field: the browser's own date picker, its choice written back
+ *  into the field (the picker's change event then reaches the form). */
+export function openPicker(id) {
+  const picker = $(`${id}-pick`);
+  picker.value = parseDate($(id).value) || picker.value;
+  try {
+    picker.showPicker();
+  } catch {
+    $(id).focus(); // no picker here (an old browser): type the date
+  }
 }

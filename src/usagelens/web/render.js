@@ -1,7 +1,7 @@
 // DOM building: headline cards, tables, panel states. Text only goes in through textContent.
 
 import { num } from "./api.js";
-import { localTime } from "./dates.js";
+import { localDate, localTime, pretty } from "./dates.js";
 import { exact, exactSum, forEye, percent, rounded } from "./format.js";
 
 /** `h("td", {class: "num"}, "12")`: an element with attributes and children (text or nodes). */
@@ -160,24 +160,45 @@ export function headline(el, v, { unit = "", titleUnit = unit, text = forEye(v) 
 
 const COUNTS = new Set(["jobs", "assets", "users", "models"]);
 
-/** Headline cards from `totals`: every figure rounded for the eye, exact on hover. */
+/** Headline cards from `totals`: every figure rounded for the eye, exact on hover. The change is
+ *  greyed, without an arrow, when the previous period is only partly covered by the data
+ *  (`previousPeriod.partial`): a change against part of a period is not a trend. */
 export function totals(t, previousLabel) {
   for (const el of document.querySelectorAll("[data-total]")) {
     const field = el.dataset.total;
     if (field === "changePct") continue;
     headline(el, t[field], { titleUnit: COUNTS.has(field) ? "" : " CU" });
   }
+  const prev = t.previousPeriod;
   const change = document.querySelector('[data-total="changePct"]');
-  const pct = t.previousPeriod.changePct;
-  const sign = num(pct) > 0 ? "▲ +" : num(pct) < 0 ? "▼ " : "";
+  const pct = prev.changePct;
+  const partial = prev.partial === true;
+  const from = partial && prev.dataFrom ? pretty(localDate(prev.dataFrom, t.window.timezone)) : "";
+  const sign = num(pct) > 0 ? (partial ? "+" : "▲ +") : num(pct) < 0 && !partial ? "▼ " : "";
   headline(change, pct, { unit: "%", text: pct == null ? "—" : `${sign}${rounded(num(pct), 1)}` });
-  change.className = `big fig ${pct == null ? "" : num(pct) > 0 ? "up" : num(pct) < 0 ? "down" : ""}`;
+  const trend = pct == null || partial ? "" : num(pct) > 0 ? "up" : num(pct) < 0 ? "down" : "";
+  change.className = `big fig ${partial ? "partial" : trend}`;
   const previous = $("previous");
+  previous.dataset.partial = String(partial);
+  const fromNote = from ? ` (data from ${from})` : "";
+  if (partial && pct != null) {
+    change.title = `${exact(pct)}% against ${exact(prev.totalCU)} CU in ${previousLabel}, but the data starts on ` +
+      `${from}: only part of that period has data, so this is not a trend.`;
+  }
   if (pct == null) {
-    previous.textContent = `no usage in the previous period (${previousLabel})`;
+    previous.removeAttribute("title");
+    previous.textContent = partial
+      ? `no usage in the partial previous period (${previousLabel}${from ? `; data from ${from}` : ""})`
+      : `no usage in the previous period (${previousLabel})`;
     return;
   }
   const figure = h("span", {});
-  headline(figure, t.previousPeriod.totalCU, { unit: " CU" });
+  headline(figure, prev.totalCU, { unit: " CU" });
+  if (partial) {
+    previous.replaceChildren("vs ", figure, ` in a partial previous period${fromNote}`);
+    previous.title = `The previous period is ${previousLabel}; the data starts on ${from || "a later day"}.`;
+    return;
+  }
+  previous.removeAttribute("title");
   previous.replaceChildren("vs ", figure, ` in ${previousLabel}`);
 }
