@@ -9,8 +9,9 @@ Each list is sorted once (in ``rows``); remainders are summed once, from the dro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from usagelens.jsonout import instant, size_of
 from usagelens.ledger.base import EventRow
@@ -116,14 +117,19 @@ def _entity_bytes(resp: dict[str, Any], inputs: AnswerInputs):
     return entity_bytes
 
 
+def _day(t: datetime, q: UsageQuery) -> date:
+    """The calendar day of the naive UTC instant ``t`` in the answer's time zone."""
+    return t.replace(tzinfo=UTC).astimezone(ZoneInfo(q.timezone)).date()
+
+
 def build_answer(inputs: AnswerInputs, q: UsageQuery, limit: int, variable: str) -> tuple[dict[str, Any], str]:
     """The answer of CONTRACT §2 for ``q`` and its compact JSON, under ``limit`` bytes.
 
     ``variable`` names the setting behind ``limit`` (said in the hint when rows are dropped)."""
     facts = inputs.facts
     resp = head(facts, q)
-    if inputs.first_event is not None and inputs.first_event > q.previous[0]:
-        # the comparison is with less than a whole period of data: say so, and from when
+    if inputs.first_event is not None and _day(inputs.first_event, q) > _day(q.previous[0], q):
+        # the comparison is with less than a whole period of data (by days: a window is days): say so
         resp["totals"]["previousPeriod"] |= {"partial": True, "dataFrom": instant(inputs.first_event)}
     resp["consumption"] = consumption_rows(facts.by_user.to_pylist(), inputs.users)
     resp["modelUsages"] = model_rows(facts.by_model.to_pylist(), inputs.models)
