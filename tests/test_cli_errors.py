@@ -82,3 +82,10 @@ def test_a_busy_port_is_one_line_before_any_banner(tmp_path):
         f"error: --port: {port} on 127.0.0.1 cannot be served (Address already in use); stop what holds it or "
         "pick another port (--port, or make run PORT=…)\n"
     )
+
+
+def test_the_command_line_does_not_load_the_http_or_mcp_stacks():
+    """``usagelens --help`` and one-shot commands stay quick: the server stacks load on demand."""
+    code = "import sys, usagelens.surfaces.cli.app; print(sorted({'fastapi', 'mcp', 'uvicorn'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

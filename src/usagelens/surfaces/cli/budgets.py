@@ -16,12 +16,12 @@ from usagelens.auth import Caller
 from usagelens.budgets import registry
 from usagelens.budgets.block import item
 from usagelens.budgets.status import budget_status
+from usagelens.budgets.wire import budget_json, grant_json
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
 from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
-from usagelens.surfaces.http.budgets import budget_json, grant_json
 
 __all__ = ["register"]
 

@@ -16,15 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from usagelens.budgets import registry
 from usagelens.budgets.block import item
 from usagelens.budgets.forecast import METHOD
-from usagelens.budgets.model import Budget, Grant
 from usagelens.budgets.status import budget_status
+from usagelens.budgets.wire import budget_json, grant_json
 from usagelens.errors import InvalidArgument
-from usagelens.jsonout import dumps, num
+from usagelens.jsonout import dumps
 from usagelens.query_parse import shown
 from usagelens.surfaces.http.common import json_response, only, service
 from usagelens.surfaces.http.docs import READ_ERRORS, WRITE_ERRORS
 
-__all__ = ["budget_json", "grant_json", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 _BUDGET_FIELDS = {"teamId", "projectId", "userId", "keyId", "cu", "period", "anchorDay", "timezone", "thresholds"}
@@ -43,28 +43,6 @@ def _body(raw: bytes, fields: set[str]) -> dict[str, Any]:
         if name not in fields:
             raise InvalidArgument(f"{shown(name)} is not accepted; use {', '.join(sorted(fields))}", field=name)
     return body
-
-
-def budget_json(b: Budget) -> dict[str, Any]:
-    """A budget as the API shows it."""
-    return {
-        "id": b.id,
-        "teamId": b.team_id,
-        "scope": b.scope,
-        "target": b.target,
-        "cu": num(b.cu),
-        "period": b.period,
-        "anchorDay": b.anchor,
-        "timezone": b.timezone,
-        "thresholds": list(b.thresholds),
-        "webhook": b.webhook,
-        "createdAt": b.created_at + "Z",
-    }
-
-
-def grant_json(g: Grant) -> dict[str, Any]:
-    """A grant as the API shows it."""
-    return {"id": g.id, "teamId": g.team_id, "cu": num(g.cu), "starts": g.starts, "expires": g.expires}
 
 
 @router.put("/v1/budgets", tags=["usagelens"], summary="Set a budget (admin)", responses=WRITE_ERRORS)
