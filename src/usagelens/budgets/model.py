@@ -14,7 +14,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from usagelens.budgets.periods import PeriodRule, parse_rule
@@ -92,8 +92,15 @@ class Budget:
 
     @classmethod
     def from_doc(cls, doc: str) -> Budget:
-        d = json.loads(doc)
-        return cls(**(d | {"cu": Decimal(d["cu"]), "thresholds": tuple(d["thresholds"])}))
+        """The budget a document holds; parsed once per document (budgets are read by every
+        answer and every write; a ``Budget`` is immutable, so one instance serves all)."""
+        return _parse_budget(doc)
+
+
+@lru_cache(maxsize=4096)
+def _parse_budget(doc: str) -> Budget:
+    d = json.loads(doc)
+    return Budget(**(d | {"cu": Decimal(d["cu"]), "thresholds": tuple(d["thresholds"])}))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,11 +61,6 @@ def alert_doc(budget: Budget, period: Period, threshold: int, used: Decimal, now
     }
 
 
-@lru_cache(maxsize=1024)
-def _budget(doc: str) -> Budget:
-    return Budget.from_doc(doc)
-
-
 def _touched(budget: Budget, days: dict[date, Decimal], now: datetime) -> list[Period]:
     """The periods (none after ``now``'s, at most ``MAX_PERIODS`` back) whose use the batch's
     ``days`` raised."""
@@ -98,7 +92,7 @@ def check(
     known = known if known is not None else set()
     recorded: list[str] = []
     for doc in docs.values():
-        budget = _budget(doc)
+        budget = Budget.from_doc(doc)
         days = days_of.of(budget)
         if not days:
             continue

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from usagelens.ledger.base import BASE_MEASURES, FACT_MEASURES
+from usagelens.model import WriteResult
 
-__all__ = ["split_api"]
+__all__ = ["split_api", "split_results"]
 
 
 def split_api(table: pa.Table, keys: list[str]) -> pa.Table:
@@ -43,3 +44,13 @@ def split_api(table: pa.Table, keys: list[str]) -> pa.Table:
 
 _CU = pa.decimal128(38, 6)
 _TYPES = {"events": pa.int64(), "jobs": pa.int64(), "assets": pa.int64(), "cu": _CU, "discount": _CU}
+
+
+def split_results(batches: list[pa.Table], keep: Any) -> list[WriteResult]:
+    """Each batch's counts of a group write, from the mask of rows written (in batch order)."""
+    results, start = [], 0
+    for b in batches:
+        written = int(keep[start : start + b.num_rows].sum())
+        results.append(WriteResult(written, b.num_rows - written))
+        start += b.num_rows
+    return results

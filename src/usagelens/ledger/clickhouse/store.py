@@ -41,7 +41,7 @@ from usagelens.ledger.clickhouse.entities import Entities
 from usagelens.ledger.clickhouse.facts import fact_sql
 from usagelens.ledger.clickhouse.schema import SCHEMA_VERSION, schema_sql
 from usagelens.ledger.rollups import ROLLUPS, choose_rollup
-from usagelens.ledger.shape import split_api
+from usagelens.ledger.shape import split_api, split_results
 from usagelens.ledger.tiling import Piece, tile
 from usagelens.model import ENTITY_KINDS, EVENT_SCHEMA, VOID_SCHEMA, VoidResult, WriteResult
 
@@ -164,12 +164,7 @@ class ClickHouseLedger(ClaimsMixin):
                 new = combined if keep.all() else combined.filter(pa.array(keep))
                 for block, token in w.insert_plan(new):
                     self._insert("events", block, _INSERT | {"insert_deduplication_token": token})
-        results, start = [], 0
-        for b in batches:
-            written = int(keep[start : start + b.num_rows].sum())
-            results.append(WriteResult(written, b.num_rows - written))
-            start += b.num_rows
-        return results
+        return split_results(batches, keep)
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None

@@ -43,7 +43,7 @@ from usagelens.ledger.duckdb.stats import read_stats
 from usagelens.ledger.duckdb.voids import Void, put_voids, read_voids
 from usagelens.ledger.duckdb.write import Writer
 from usagelens.ledger.rollups import choose_rollup
-from usagelens.ledger.shape import split_api
+from usagelens.ledger.shape import split_api, split_results
 from usagelens.ledger.tiling import Piece, tile
 from usagelens.model import EVENT_SCHEMA, VoidResult, WriteResult
 
@@ -129,12 +129,7 @@ class DuckDBLedger(DocsMixin):
                 cur.close()
         if keep.any():
             self._changed()  # new teams or projects may have appeared
-        results, start = [], 0
-        for b in batches:
-            written = int(keep[start : start + b.num_rows].sum())
-            results.append(WriteResult(written, b.num_rows - written))
-            start += b.num_rows
-        return results
+        return split_results(batches, keep)
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
