@@ -20,7 +20,7 @@ import pytest
 from conftest import event, table
 from ledger.contract import as_facts, expected_facts
 from usagelens.ledger.base import FactQuery
-from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.ledger.duckdb import DuckDBLedger, factreader
 from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb.facts import fact_sql
 from usagelens.ledger.rollups import choose_rollup
@@ -290,8 +290,13 @@ def test_each_statement_is_the_one_the_store_runs_and_answers_exactly(store, cas
         ran.append(" ".join(out[0].split()))
         return out
 
+    expected = expected_facts(rows, case.query)
+    from_memory = led.facts(case.query)  # whole-day team queries of a compacted store: no statement
+    assert as_facts(from_memory, case.query.by) == expected
     real = duckdb_facts.fact_sql
     monkeypatch.setattr(duckdb_facts, "fact_sql", spy)  # what DuckDBLedger.facts calls
+    monkeypatch.setattr(factreader, "_whole_days", lambda *a: False)
     got = led.facts(case.query)
     assert ran == [statement(case.query, recent)[0]]
-    assert as_facts(got, case.query.by) == expected_facts(rows, case.query)
+    assert as_facts(got, case.query.by) == expected
+    assert got.equals(from_memory)

@@ -82,7 +82,8 @@ def fact_query(
 def gather(ledger: UsageReader, q: UsageQuery) -> Facts:
     """The figures every answer shows: totals, previous period, per type/kind/user/model/label.
 
-    The five queries are independent; they run side by side (the database releases the GIL).
+    The five queries are independent: a reader with ``facts_many`` (DuckDB) decides how to run
+    them; otherwise they run side by side (the database releases the GIL).
     """
     prev_start, prev_end = q.previous
     queries = [
@@ -92,7 +93,9 @@ def gather(ledger: UsageReader, q: UsageQuery) -> Facts:
         fact_query(q, ("model_id",)),
         fact_query(q, ("label",)),
     ]
-    by_action_kind, previous, by_user, by_model, by_label = _pool().map(ledger.facts, queries)
+    many = getattr(ledger, "facts_many", None)
+    results = many(queries) if many is not None else list(_pool().map(ledger.facts, queries))
+    by_action_kind, previous, by_user, by_model, by_label = results
     kinds = by_action_kind.to_pylist()
     return Facts(
         totals={m: sum((r[m] for r in kinds), _zero(m)) for m in FACT_MEASURES},

@@ -1,0 +1,143 @@
+"""DuckDB facts answered from memory (``ledger/duckdb/hot.py``): the same table as the statement
+and the plain-Python oracle, for every dimension, window of whole days, void and write order;
+refused (the statement answers) where float64 could round or a day's sum leaves BIGINT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import event, table
+from ledger.contract import BASE, as_facts, events_st, expected_facts, fresh_prefix, property_settings, rows_of
+from usagelens.ledger.base import FactQuery
+from usagelens.ledger.duckdb import DuckDBLedger, factreader, hot
+from usagelens.ledger.duckdb import facts as duckdb_facts
+
+
+@pytest.fixture(scope="module")
+def duck() -> Iterator[DuckDBLedger]:
+    """One DuckDB store for the module (examples use fresh team ids)."""
+    with DuckDBLedger(":memory:") as led:
+        yield led
+
+
+#: Every grouping memory answers (one rollup's dimensions, or fewer).
+BY = [(), ("user_id",), ("model_id",), ("label",), ("action", "asset_kind"), ("action",), ("asset_kind",)]
+
+
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The fact statements run from now on (memory answers run none)."""
+    ran: list[str] = []
+    real = duckdb_facts.fact_sql
+
+    def spy(*args, **kw):
+        out = real(*args, **kw)
+        ran.append(out[0])
+        return out
+
+    monkeypatch.setattr(duckdb_facts, "fact_sql", spy)
+    return ran
+
+
+def by_statement(led: DuckDBLedger, q: FactQuery, monkeypatch: pytest.MonkeyPatch) -> object:
+    with monkeypatch.context() as m:
+        m.setattr(factreader, "_whole_days", lambda *a: False)
+        return led.facts(q)
+
+
+@property_settings(40)
+@given(
+    spec=events_st,
+    by=st.sampled_from(BY),
+    first=st.integers(-3, 31),
+    days=st.integers(1, 34),
+    voided=st.integers(0, 6),
+    more=st.booleans(),
+)
+def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, spec, by, first, days, voided, more):
+    ledger = duck
+    prefix = fresh_prefix()
+    team = prefix + "team_a"
+    rows = rows_of(spec, prefix)
+    half = len(rows) // 2 if more else len(rows)
+    ledger.write_events(table(rows[:half]))
+    ledger.maintain()
+    mine = [r["id"] for r in rows[:half] if r["team_id"] == team][:voided]
+    if mine:
+        ledger.void_events(team, mine, reason="test", by="test")
+    ledger.maintain()  # memory answers a compacted store only
+    q = FactQuery(team, BASE + timedelta(days=first), BASE + timedelta(days=first + days), by)
+    kept = [r for r in rows[:half] if r["id"] not in set(mine) or r["team_id"] != team]
+    ran = statements(monkeypatch)
+    got = ledger.facts(q)
+    assert ran == []
+    assert as_facts(got, by) == expected_facts(kept, q)
+    assert got.equals(by_statement(ledger, q, monkeypatch))
+    if more:  # a later write is seen: the entry answers only at the version it was loaded at
+        ledger.write_events(table(rows[half:]))
+        ledger.maintain()
+        kept += rows[half:]
+        assert as_facts(ledger.facts(q), by) == expected_facts(kept, q)
+
+
+def test_uncompacted_rows_filters_hours_and_days_go_to_the_statement(duck, monkeypatch):
+    ledger = duck
+    team = fresh_prefix() + "team_a"
+    rows = [event(i, BASE + timedelta(hours=5 * i), user_id=f"u{i % 3}", team_id=team) for i in range(40)]
+    ledger.write_events(table(rows))
+    ran = statements(monkeypatch)
+    whole = FactQuery(team, BASE, BASE + timedelta(days=9), ("user_id",))
+    ledger.facts(whole)
+    assert len(ran) == 1  # rows still in rollups_recent
+    ledger.maintain()
+    ledger.facts(whole)
+    assert len(ran) == 1
+    for q in (
+        FactQuery(team, BASE + timedelta(hours=3), BASE + timedelta(days=2)),
+        FactQuery(team, BASE, BASE + timedelta(days=2), project_ids=("proj_1",)),
+        FactQuery(team, BASE, BASE + timedelta(days=2), user_ids=("u1",)),
+        FactQuery(team, BASE, BASE + timedelta(days=2), ("day",)),
+        FactQuery(team, BASE, BASE + timedelta(days=2), ("project_id",)),
+    ):
+        assert as_facts(ledger.facts(q), q.by) == expected_facts(rows, q)
+    assert len(ran) == 6
+
+
+@pytest.mark.parametrize(
+    ("cu", "n", "why"),
+    [
+        (Decimal("999999999999.999999"), 5, "the absolute sums pass 2**52 millionths: float64 could round"),
+        (Decimal("999999999999.999999"), 12, "one day's sum passes BIGINT millionths"),
+    ],
+)
+def test_sums_memory_cannot_add_exactly_go_to_the_statement(duck, monkeypatch, cu, n, why):
+    ledger = duck
+    team = fresh_prefix() + "big"
+    rows = [event(i, BASE + timedelta(minutes=i), cu=cu, team_id=team) for i in range(n)]
+    ledger.write_events(table(rows))
+    ledger.maintain()
+    ran = statements(monkeypatch)
+    q = FactQuery(team, BASE, BASE + timedelta(days=1), ("model_id",))
+    got = ledger.facts(q)
+    assert ran, why
+    assert got.to_pylist()[0]["cu"] == cu * n
+
+
+def test_entries_are_bounded_and_the_least_recently_used_goes_first(monkeypatch):
+    monkeypatch.setattr(hot, "HOT_ROWS", 50)
+    with DuckDBLedger(":memory:") as led:
+        rows = [event(f"{t}{i}", BASE + timedelta(days=i % 20), team_id=t) for t in "abc" for i in range(40)]
+        led.write_events(table(rows))
+        led.maintain()
+        held = led._facts._hot._entries  # white box: which entries memory keeps
+        for t in "abc":
+            q = FactQuery(t, BASE, BASE + timedelta(days=20))
+            assert as_facts(led.facts(q), ()) == expected_facts(rows, q)
+        assert list(held) == [("b", "action"), ("c", "action")]  # 20 day rows each
+        led.facts(FactQuery("a", BASE, datetime(2026, 4, 1)))
+        assert list(held) == [("c", "action"), ("a", "action")]
