@@ -295,7 +295,7 @@ def test_each_statement_is_the_one_the_store_runs_and_answers_exactly(store, cas
     assert as_facts(from_memory, case.query.by) == expected
     real = duckdb_facts.fact_sql
     monkeypatch.setattr(duckdb_facts, "fact_sql", spy)  # what DuckDBLedger.facts calls
-    monkeypatch.setattr(factreader, "_whole_days", lambda *a: False)
+    monkeypatch.setattr(factreader, "_whole_hours", lambda *a: False)
     got = led.facts(case.query)
     assert ran == [statement(case.query, recent)[0]]
     assert as_facts(got, case.query.by) == expected

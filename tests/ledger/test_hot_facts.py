@@ -1,5 +1,5 @@
 """DuckDB facts answered from memory (``ledger/duckdb/hot.py``): the same table as the statement
-and the plain-Python oracle, for every dimension, window of whole days, void and write order;
+and the plain-Python oracle, for every dimension, window of whole hours, void and write order;
 refused (the statement answers) where float64 could round or a day's sum leaves BIGINT."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def by_statement(led: DuckDBLedger, q: FactQuery, monkeypatch: pytest.MonkeyPatch) -> object:
     with monkeypatch.context() as m:
-        m.setattr(factreader, "_whole_days", lambda *a: False)
+        m.setattr(factreader, "_whole_hours", lambda *a: False)
         return led.facts(q)
 
 
@@ -54,12 +54,12 @@ def by_statement(led: DuckDBLedger, q: FactQuery, monkeypatch: pytest.MonkeyPatc
 @given(
     spec=events_st,
     by=st.sampled_from(BY),
-    first=st.integers(-3, 31),
-    days=st.integers(1, 34),
+    first=st.integers(-72, 31 * 24),
+    hours=st.integers(1, 34 * 24),
     voided=st.integers(0, 6),
     more=st.booleans(),
 )
-def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, spec, by, first, days, voided, more):
+def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, spec, by, first, hours, voided, more):
     ledger = duck
     prefix = fresh_prefix()
     team = prefix + "team_a"
@@ -71,7 +71,7 @@ def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, sp
     if mine:
         ledger.void_events(team, mine, reason="test", by="test")
     ledger.maintain()  # memory answers a compacted store only
-    q = FactQuery(team, BASE + timedelta(days=first), BASE + timedelta(days=first + days), by)
+    q = FactQuery(team, BASE + timedelta(hours=first), BASE + timedelta(hours=first + hours), by)
     kept = [r for r in rows[:half] if r["id"] not in set(mine) or r["team_id"] != team]
     ran = statements(monkeypatch)
     got = ledger.facts(q)
@@ -85,7 +85,7 @@ def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, sp
         assert as_facts(ledger.facts(q), by) == expected_facts(kept, q)
 
 
-def test_uncompacted_rows_filters_hours_and_days_go_to_the_statement(duck, monkeypatch):
+def test_uncompacted_rows_filters_raw_slices_and_days_go_to_the_statement(duck, monkeypatch):
     ledger = duck
     team = fresh_prefix() + "team_a"
     rows = [event(i, BASE + timedelta(hours=5 * i), user_id=f"u{i % 3}", team_id=team) for i in range(40)]
@@ -98,7 +98,7 @@ def test_uncompacted_rows_filters_hours_and_days_go_to_the_statement(duck, monke
     ledger.facts(whole)
     assert len(ran) == 1
     for q in (
-        FactQuery(team, BASE + timedelta(hours=3), BASE + timedelta(days=2)),
+        FactQuery(team, BASE + timedelta(minutes=30), BASE + timedelta(days=2)),
         FactQuery(team, BASE, BASE + timedelta(days=2), project_ids=("proj_1",)),
         FactQuery(team, BASE, BASE + timedelta(days=2), user_ids=("u1",)),
         FactQuery(team, BASE, BASE + timedelta(days=2), ("day",)),
@@ -138,6 +138,6 @@ def test_entries_are_bounded_and_the_least_recently_used_goes_first(monkeypatch)
         for t in "abc":
             q = FactQuery(t, BASE, BASE + timedelta(days=20))
             assert as_facts(led.facts(q), ()) == expected_facts(rows, q)
-        assert list(held) == [("b", "action"), ("c", "action")]  # 20 day rows each
+        assert list(held) == [("b", "action", None), ("c", "action", None)]  # 20 day rows each
         led.facts(FactQuery("a", BASE, datetime(2026, 4, 1)))
-        assert list(held) == [("c", "action"), ("a", "action")]
+        assert list(held) == [("c", "action", None), ("a", "action", None)]

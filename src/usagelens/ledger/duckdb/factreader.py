@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import cast
 
 import duckdb
@@ -69,7 +70,7 @@ class FactReader:
 
     def _from_memory(self, query: FactQuery) -> pa.Table | None:
         rollup, pieces = _plan(query)
-        if rollup is None or not _whole_days(query, pieces):
+        if rollup is None or not _whole_hours(query, pieces):
             return None
         cur = self._con.cursor()
         try:
@@ -102,11 +103,12 @@ class FactReader:
                 cur.close()
         return got.select([*query.by, *FACT_MEASURES])
 
-    def _hot_rows(self, team: str, rollup: Rollup) -> pa.Table:
-        """One entry of the in-memory facts: ``team``'s day rows of ``rollup``."""
+    def _hot_rows(self, team: str, rollup: Rollup, day: datetime | None) -> pa.Table:
+        """One entry of the in-memory facts: ``team``'s day rows of ``rollup`` (its hour rows of
+        ``day``)."""
         cur = self._con.cursor()
         try:
-            return cast(pa.Table, cur.execute(hot.load_sql(rollup, team, quote)).to_arrow_table())
+            return cast(pa.Table, cur.execute(hot.load_sql(rollup, team, quote, day)).to_arrow_table())
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
             raise OverflowError(str(exc)) from exc  # a sum past BIGINT millionths: SQL answers
         finally:
@@ -125,14 +127,14 @@ def _plan(query: FactQuery) -> tuple[Rollup | None, list[Piece]]:
     return rollup, pieces
 
 
-def _whole_days(query: FactQuery, pieces: list[Piece]) -> bool:
+def _whole_hours(query: FactQuery, pieces: list[Piece]) -> bool:
     """Whether memory can answer: the whole team (no filter, no project or day dimension), a
-    window of whole UTC days (tiled by day and week buckets only)."""
+    window of whole UTC hours (tiled by rollup buckets only: no raw slice)."""
     return (
         query.project_ids is None
         and "project_id" not in query.by
         and query.user_ids is None
         and query.model_ids is None
         and "day" not in query.by
-        and all(p.grain in ("day", "week") for p in pieces)
+        and all(p.grain is not None for p in pieces)
     )
