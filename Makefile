@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEMO_EVENTS ?= 200000
 
-.PHONY: setup run test lint bench fuzz clean
+.PHONY: setup run test lint bench bench-quick fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ fuzz: setup
 ## Run the benchmarks and write docs/benchmarks.md (several minutes).
 bench: setup
 	$(BIN)/python -m bench
+
+## The same benchmarks on CI-sized stores (1M events; a few minutes), kept beside the full run.
+bench-quick: setup
+	USAGELENS_BENCH_QUICK=1 $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache bench/.data

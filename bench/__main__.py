@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import sys
 
-from bench import budgets_bench, clickhouse_bench, common, http_bench, ingest_bench, mcp_bench, report_bench, size_bench
+from bench import (
+    answer_bench,
+    budgets_bench,
+    clickhouse_bench,
+    common,
+    http_bench,
+    ingest_bench,
+    mcp_bench,
+    report_bench,
+    size_bench,
+)
 
 BENCHES = {
-    m.NAME: m for m in (ingest_bench, report_bench, size_bench, mcp_bench, http_bench, clickhouse_bench, budgets_bench)
+    m.NAME: m
+    for m in (
+        ingest_bench,
+        answer_bench,
+        report_bench,
+        size_bench,
+        mcp_bench,
+        http_bench,
+        clickhouse_bench,
+        budgets_bench,
+    )
 }
 
 

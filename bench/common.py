@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("USAGELENS_BENCH_DATA", ROOT / "bench" / ".data"))
 RESULTS = ROOT / "bench" / "results"
 REPORT = ROOT / "docs" / "benchmarks.md"
+#: ``USAGELENS_BENCH_QUICK=1`` (``make bench-quick``): CI-sized stores, saved beside the full run
+#: as ``<name>-quick`` sections, so docs/benchmarks.md shows both.
+QUICK = os.environ.get("USAGELENS_BENCH_QUICK") == "1"
 
 
 @dataclass

@@ -49,7 +49,10 @@ class DocsMixin:
         hit = cache.get(kind)
         if hit is not None and hit[0] == version:
             return hit[1]
-        got = dict(self._rows("SELECT id, doc FROM docs WHERE kind = ? ORDER BY id", [kind]))
+        try:
+            got = dict(self._rows("SELECT id, doc FROM docs WHERE kind = ? ORDER BY id", [kind]))
+        except duckdb.CatalogException:  # a store of an earlier version opened read-only: no documents
+            got = {}
         cache[kind] = (version, got)
         return got
 
