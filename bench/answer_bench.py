@@ -208,6 +208,46 @@ def _expansions(path: Path, team: str, label: str) -> list[Row]:
     return rows
 
 
+_RSS = """
+import resource, sys, warnings
+warnings.simplefilter("ignore")
+from datetime import datetime
+from usagelens import service
+from usagelens.auth import Caller
+from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.query import INCLUDES, UsageArgs
+with DuckDBLedger(sys.argv[1], read_only=True) as led:
+    if sys.argv[2] == "answer":
+        for team in ("t10", "t100", "t1k", "t10k"):
+            for include in [None, *INCLUDES]:
+                args = UsageArgs(team_id=team, start_date="2026-07-28", end_date="2026-11-24",
+                                 include=[include] if include else [])
+                service.usage(led, Caller.local(), args, now=datetime(2026, 11, 25, 12))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def _rss(path: Path) -> Row:
+    """Peak RSS of a process answering every team's default answer and expansions, against one
+    that only opens the store."""
+    import subprocess
+    import sys
+
+    def peak(what: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _RSS, str(path), what], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    ours, floor = peak("answer"), peak("open")
+    return Row(
+        "100M events: peak RSS answering the default answer and every expansion of the four teams",
+        f"{ours / 2**20:,.0f} MB",
+        f"{floor / 2**20:,.0f} MB (the store opened)",
+        f"{ours / floor:.1f}×",
+        "≤ 1 GB",
+        "yes" if ours <= 2**30 else "**no**",
+    )
+
+
 def run(data: Path) -> Section:
     warnings.simplefilter("ignore")
     rows: list[Row] = []
@@ -218,6 +258,8 @@ def run(data: Path) -> Section:
         teams = {label: teams_store(data, label, n) for label, n in (("10M", 10_000_000), ("100M", 100_000_000))}
     for label, path in teams.items():
         rows += _default(path, label, "t10", "a 10-identity, 20-model team", 5, naive_teams)
+    if not QUICK:
+        rows.append(_rss(teams["100M"]))
     for label, path in demo.items():
         what = "the demo's largest team (116 identities, 421 models)"
         rows += _default(path, label, "team_7_0", what, 15, _naive_demo_team)

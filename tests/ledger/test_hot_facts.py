@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conftest import event, table
 from ledger.contract import BASE, as_facts, events_st, expected_facts, fresh_prefix, property_settings, rows_of
 from usagelens.ledger.base import FactQuery
-from usagelens.ledger.duckdb import DuckDBLedger, factreader, hot
+from usagelens.ledger.duckdb import DuckDBLedger, factreader, hot, hotrows
 from usagelens.ledger.duckdb import facts as duckdb_facts
 
 
@@ -78,10 +78,13 @@ def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, sp
     assert ran == []
     assert as_facts(got, by) == expected_facts(kept, q)
     assert got.equals(by_statement(ledger, q, monkeypatch))
-    if more:  # a later write is seen: the entry answers only at the version it was loaded at
+    if more:  # a later write is seen, before and after its rows are compacted
         ledger.write_events(table(rows[half:]))
-        ledger.maintain()
         kept += rows[half:]
+        uncompacted = ledger.facts(q)
+        assert as_facts(uncompacted, by) == expected_facts(kept, q)
+        assert uncompacted.equals(by_statement(ledger, q, monkeypatch))
+        ledger.maintain()
         assert as_facts(ledger.facts(q), by) == expected_facts(kept, q)
 
 
@@ -141,3 +144,46 @@ def test_entries_are_bounded_and_the_least_recently_used_goes_first(monkeypatch)
         assert list(held) == [("b", "action", None), ("c", "action", None)]  # 20 day rows each
         led.facts(FactQuery("a", BASE, datetime(2026, 4, 1)))
         assert list(held) == [("c", "action", None), ("a", "action", None)]
+
+
+def test_rows_not_compacted_are_added_from_memory_and_a_compaction_in_flight_defers(duck, monkeypatch):
+    team = fresh_prefix() + "live"
+    day = [event(f"a{i}", BASE + timedelta(hours=i), team_id=team, user_id=f"u{i % 4}") for i in range(72)]
+    later = [
+        event(f"b{i}", BASE + timedelta(hours=i, minutes=30), team_id=team, user_id=f"u{i % 4}") for i in range(72)
+    ]
+    duck.write_events(table(day))
+    duck.maintain()
+    duck.write_events(table(later))  # same identities: memory knows their keys
+    ran = statements(monkeypatch)
+    for q in (
+        FactQuery(team, BASE, BASE + timedelta(days=3), ("user_id",)),
+        FactQuery(team, BASE + timedelta(hours=5), BASE + timedelta(hours=50), ("user_id",)),
+    ):
+        assert as_facts(duck.facts(q), q.by) == expected_facts(day + later, q)
+    assert ran == []
+    duck._generation += 1  # white box: as while a compaction moves rows into the main tables
+    try:
+        assert as_facts(duck.facts(q), q.by) == expected_facts(day + later, q)
+        assert len(ran) == 1
+    finally:
+        duck._generation += 1
+    new = [event("c0", BASE + timedelta(hours=7), team_id=team, user_id="someone new")]
+    duck.write_events(table(new))  # a key the main tables have never seen: the statement answers
+    assert as_facts(duck.facts(q), q.by) == expected_facts(day + later + new, q)
+    assert len(ran) == 2
+
+
+def test_an_entry_too_big_to_hold_goes_to_the_statement(duck, monkeypatch):
+    team = fresh_prefix() + "wide"
+    rows = [event(i, BASE + timedelta(hours=i), team_id=team, user_id=f"u{i}") for i in range(30)]
+    duck.write_events(table(rows))
+    duck.maintain()
+    monkeypatch.setattr(hotrows, "MAX_ENTRY_ROWS", 29)  # 30 identities: 30 day rows of the user rollup
+    ran = statements(monkeypatch)
+    q = FactQuery(team, BASE, BASE + timedelta(days=2), ("user_id",))
+    assert as_facts(duck.facts(q), q.by) == expected_facts(rows, q)
+    assert len(ran) == 1
+    totals = FactQuery(team, BASE, BASE + timedelta(days=2))  # the action rollup: 2 day rows
+    assert as_facts(duck.facts(totals), ()) == expected_facts(rows, totals)
+    assert len(ran) == 1

@@ -9,6 +9,8 @@ costs more than they do) and running the rest concurrently (DuckDB releases the 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -20,7 +22,7 @@ import pyarrow.compute as pc
 
 from usagelens.ledger.base import FACT_MEASURES, FactQuery
 from usagelens.ledger.duckdb import facts as duckdb_facts
-from usagelens.ledger.duckdb import hot
+from usagelens.ledger.duckdb import hot, hotrows
 from usagelens.ledger.duckdb.sql import quote
 from usagelens.ledger.duckdb.write import Writer
 from usagelens.ledger.rollups import Rollup, choose_rollup
@@ -30,6 +32,8 @@ from usagelens.ledger.tiling import Piece, tile
 __all__ = ["FactReader"]
 
 _POOL: ThreadPoolExecutor | None = None
+#: Teams whose rows not compacted are kept (each read once per write).
+_RECENT_TEAMS = 16
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -39,14 +43,29 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-class FactReader:
-    """Answers fact queries for one store; ``version()`` is the store's current write version."""
+class _Refused(Exception):
+    """Memory cannot answer (a sum past BIGINT millionths among the rows not compacted)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, writer: Writer, version: Callable[[], int]) -> None:
+
+class FactReader:
+    """Answers fact queries for one store; ``version()`` is the store's current write version,
+    ``generation()`` its compaction generation (odd while a compaction moves rows)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        writer: Writer,
+        version: Callable[[], int],
+        generation: Callable[[], int],
+    ) -> None:
         self._con = con
         self._writer = writer
         self._version = version
+        self._generation = generation
         self._hot = hot.HotFacts(self._hot_rows)
+        #: team -> ((version, generation), its rows not compacted); a few teams at most
+        self._recent: OrderedDict[str, tuple[tuple[int, int], hot.Recent]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums over the window; see ``UsageReader.facts``."""
@@ -72,13 +91,41 @@ class FactReader:
         rollup, pieces = _plan(query)
         if rollup is None or not _whole_hours(query, pieces):
             return None
+        generation = self._generation()
+        if generation % 2:
+            return None  # a compaction is moving rows into the main tables
+        try:
+            recent = self._recent_rows(query.team_id, generation)
+        except _Refused:
+            return None
+        got = self._hot.facts(query.team_id, rollup, query.by, (query.start, query.end), generation, recent)
+        # main tables and recent rows of one generation only: else the statement answers
+        return got if self._generation() == generation else None
+
+    def _recent_rows(self, team: str, generation: int) -> hot.Recent | None:
+        """``team``'s rows not compacted yet, read once per store version (None: there are none)."""
         cur = self._con.cursor()
         try:
-            if self._writer.recent_rows(cur) > 0:  # rows not compacted yet: only SQL sees them
+            if self._writer.recent_rows(cur) == 0:
                 return None
+            stamp = (self._version(), generation)
+            with self._lock:
+                held = self._recent.get(team)
+            if held is not None and held[0] == stamp:
+                return held[1]
+            try:
+                table = cast(pa.Table, cur.execute(hotrows.recent_sql(team, quote)).to_arrow_table())
+            except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
+                raise _Refused from exc
         finally:
             cur.close()
-        return self._hot.facts(query.team_id, rollup, query.by, query.start, query.end, self._version())
+        got = hotrows.recent_rows(table)
+        with self._lock:
+            self._recent[team] = (stamp, got)
+            self._recent.move_to_end(team)
+            while len(self._recent) > _RECENT_TEAMS:
+                self._recent.popitem(last=False)
+        return got
 
     def _from_sql(self, query: FactQuery) -> pa.Table:
         rollup, pieces = _plan(query)
@@ -108,11 +155,17 @@ class FactReader:
         ``day``)."""
         cur = self._con.cursor()
         try:
-            return cast(pa.Table, cur.execute(hot.load_sql(rollup, team, quote, day)).to_arrow_table())
+            if day is None and cur.execute(hotrows.count_sql(rollup, team, quote)).fetchall()[0][0] > _max_rows():
+                raise hotrows.Unfit(f"{team}: too many {rollup.name} rows to hold")
+            return cast(pa.Table, cur.execute(hotrows.load_sql(rollup, team, quote, day)).to_arrow_table())
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
-            raise OverflowError(str(exc)) from exc  # a sum past BIGINT millionths: SQL answers
+            raise hotrows.Unfit(str(exc)) from exc  # a sum past BIGINT millionths: SQL answers
         finally:
             cur.close()
+
+
+def _max_rows() -> int:
+    return hotrows.MAX_ENTRY_ROWS  # read at call time: tests lower it
 
 
 def _plan(query: FactQuery) -> tuple[Rollup | None, list[Piece]]:

@@ -74,7 +74,10 @@ class DuckDBLedger(DocsMixin):
         self._finalizer = weakref.finalize(self, self._res.release)
         self._compaction_lock = threading.Lock()
         self._entities = EntityViews(lambda sql: self._dicts(sql, {}))
-        self._facts = FactReader(self._con, self._writer, lambda: self.version)
+        #: Compaction generation: even between compactions, odd while one moves rows into the
+        #: main tables (``factreader`` reads memory only at a stable, even generation).
+        self._generation = 0
+        self._facts = FactReader(self._con, self._writer, lambda: self.version, lambda: self._generation)
         #: Unique to this store's current content (across every store of the process): a cache
         #: keyed by it is never stale, even when another store reuses this object's id.
         self.version = next(_VERSIONS)
@@ -192,11 +195,7 @@ class DuckDBLedger(DocsMixin):
     def _compact_quietly(self) -> None:
         try:
             with self._write_lock:
-                cur = self._con.cursor()
-                try:
-                    self._writer.compact(cur, force=False)
-                finally:
-                    cur.close()
+                self._compact(force=False)
         except Exception:  # the rows stay in rollups_recent: answers remain exact
             log.exception("background compaction failed; it will be retried after the next write")
             self._writer.forget()
@@ -222,11 +221,22 @@ class DuckDBLedger(DocsMixin):
     def compact(self) -> None:
         """Merge every rollup row appended since the last compaction with its older twins."""
         with self._write_lock:
-            cur = self._con.cursor()
+            self._compact(force=True)
+
+    def _compact(self, *, force: bool) -> None:
+        """Compact under the write lock; the generation is odd while rows move (readers of
+        memory then ask the database) and changes, so entries of the main tables reload."""
+        cur = self._con.cursor()
+        try:
+            if self._writer.recent_rows(cur) == 0:
+                return
+            self._generation += 1
             try:
-                self._writer.compact(cur, force=True)
+                self._writer.compact(cur, force=force)
             finally:
-                cur.close()
+                self._generation += 1
+        finally:
+            cur.close()
 
     def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
         """Write ``team``'s view of entities of ``kind`` (None: the shared default every team

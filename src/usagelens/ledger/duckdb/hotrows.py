@@ -1,0 +1,166 @@
+"""Rollup rows held in memory for ``hot.py``: how they are loaded and grouped.
+
+A ``Rows`` is one load, oldest first: a team's day rows of a rollup, its hour rows of one UTC
+day, or its rows of one rollup and grain not yet compacted. Every measure is a float64 holding
+an integer (CU in millionths), exact while sums stay below 2**52 (``size`` says how far).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from usagelens.ledger.base import BASE_MEASURES
+from usagelens.ledger.rollups import ROLLUPS, Rollup
+
+__all__ = ["MAX_ENTRY_ROWS", "Rows", "Unfit", "count_sql", "load_sql", "recent_rows", "recent_sql", "rows_of"]
+
+#: An entry of more rows is not held (its facts come from the statement): a day entry of a
+#: 10,000-identity team's identities is 2.3M rows, and loading it peaked at ~700 MB.
+MAX_ENTRY_ROWS = 500_000
+
+
+class Unfit(Exception):
+    """Rows memory does not hold: too many, or a sum past BIGINT millionths."""
+
+
+_SCALED = ("cu", "discount")
+_DAY = timedelta(days=1)
+
+
+def count_sql(rollup: Rollup, team: str, quote: Callable[[str], str]) -> str:
+    """The number of ``team``'s day rows of ``rollup`` (checked before loading them)."""
+    return f"SELECT count(*) FROM rollup_{rollup.name}_day_team WHERE team_id = {quote(team)}"
+
+
+def load_sql(rollup: Rollup, team: str, quote: Callable[[str], str], day: datetime | None = None) -> str:
+    """The statement that loads one entry, oldest first, CU as millionths (a BIGINT cast that
+    fails when a sum does not fit: no entry then): ``team``'s day rows of ``rollup``, or with
+    ``day`` its hour rows of that UTC day (projects summed)."""
+    dims = ", ".join(f"d{i} AS {d}" for i, d in enumerate(rollup.dims, start=1))
+    if day is None:
+        measures = ", ".join(f"({m} * 1000000)::BIGINT AS {m}" if m in _SCALED else m for m in BASE_MEASURES)
+        return (
+            f"SELECT epoch_us(bucket) AS bucket, {dims}, is_api_key, {measures} FROM rollup_{rollup.name}_day_team "
+            f"WHERE team_id = {quote(team)} ORDER BY bucket"
+        )
+    measures = ", ".join(
+        f"(sum({m}) * 1000000)::BIGINT AS {m}" if m in _SCALED else f"sum({m})::BIGINT AS {m}" for m in BASE_MEASURES
+    )
+    return (
+        f"SELECT epoch_us(bucket) AS bucket, {dims}, is_api_key, {measures} FROM rollup_{rollup.name}_hour "
+        f"WHERE team_id = {quote(team)} AND bucket >= TIMESTAMP '{day.isoformat(sep=' ')}' "
+        f"AND bucket < TIMESTAMP '{(day + _DAY).isoformat(sep=' ')}' GROUP BY ALL ORDER BY bucket"
+    )
+
+
+@dataclass
+class Rows:
+    """Rows of one load, oldest first: a team's day rows of a rollup, or its hour rows of a day."""
+
+    times: np.ndarray  # bucket start, microseconds since the epoch, ascending
+    keys: pa.Table  # the rollup's dimensions of every row
+    api: np.ndarray  # 0 or 1
+    values: dict[str, np.ndarray]  # float64 integers (CU in millionths)
+    size: float  # the largest sum of absolute values of one measure: what float64 must hold
+    groups: dict[tuple[str, ...], tuple[np.ndarray, pa.Table]] = field(default_factory=dict)
+    index: dict[tuple, int] | None = None  # full key -> its number in ``grouping(dims)``
+    mapped: dict[tuple[str, ...], np.ndarray | None] = field(default_factory=dict)  # ``codes_of`` of hours
+
+    @property
+    def rows(self) -> int:
+        return len(self.times)
+
+    def grouping(self, by: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
+        """Each row's group number under ``by`` and the groups' keys, sorted like ``split_api``
+        sorts (ascending, nulls last)."""
+        got = self.groups.get(by)
+        if got is None:
+            got = _group(self.keys, by, self.rows)
+            self.groups[by] = got
+        return got
+
+    def codes_of(self, other: Rows, by: tuple[str, ...]) -> np.ndarray | None:
+        """The group numbers under ``by`` (this entry's) of ``other``'s rows, or None when one
+        of its keys is not among this entry's (kept in ``other``: both are of one version)."""
+        if by not in other.mapped:
+            other.mapped[by] = self._codes_of(other, by)
+        return other.mapped[by]
+
+    def _codes_of(self, other: Rows, by: tuple[str, ...]) -> np.ndarray | None:
+        dims = tuple(self.keys.column_names)
+        full, distinct = self.grouping(dims)
+        if self.index is None:
+            self.index = {k: i for i, k in enumerate(zip(*distinct.to_pydict().values(), strict=True))}
+        index = self.index
+        found = [index.get(k, -1) for k in zip(*other.keys.to_pydict().values(), strict=True)]
+        at = np.array(found, dtype=np.int64)
+        if len(at) and at.min() < 0:
+            return None
+        codes, _ = self.grouping(by)
+        to_by = np.zeros(max(len(distinct), 1), dtype=np.int64)
+        to_by[full] = codes
+        return to_by[at]
+
+
+def _group(keys: pa.Table, by: tuple[str, ...], rows: int) -> tuple[np.ndarray, pa.Table]:
+    """Group numbers of ``rows`` rows under ``by`` and the groups' keys (ascending, nulls last).
+
+    Each column is dictionary-encoded and its values ranked; a row's group is its ranks read
+    as one number, so sorting the numbers sorts the groups like ``split_api`` does. (A
+    ``group_by`` with list aggregation held ~4x the entry's size at its peak: 10,000 identities.)
+    """
+    combined = np.zeros(rows, dtype=np.int64)
+    for d in by:
+        encoded = keys[d].combine_chunks().dictionary_encode(null_encoding="encode")
+        order = np.asarray(pc.array_sort_indices(encoded.dictionary, null_placement="at_end"))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        combined = combined * max(len(order), 1) + rank[np.asarray(encoded.indices)]
+    distinct, first, codes = np.unique(combined, return_index=True, return_inverse=True)
+    del distinct
+    return codes.astype(np.int64).reshape(-1), keys.select(list(by)).take(pa.array(first))
+
+
+def rows_of(table: pa.Table, dims: tuple[str, ...]) -> Rows:
+    """``Rows`` of a loaded table (``bucket`` in microseconds, ``dims``, ``is_api_key``, measures)."""
+    values = {m: np.asarray(table[m].to_numpy(zero_copy_only=False), dtype=np.float64) for m in BASE_MEASURES}
+    return Rows(
+        times=np.asarray(table["bucket"].to_numpy(zero_copy_only=False), dtype=np.int64),
+        keys=table.select(list(dims)),
+        api=np.asarray(table["is_api_key"].to_numpy(zero_copy_only=False), dtype=np.int64),
+        values=values,
+        size=max((float(np.abs(v).sum()) for v in values.values()), default=0.0),
+    )
+
+
+def _sums() -> str:
+    return ", ".join(
+        f"(sum({m}) * 1000000)::BIGINT AS {m}" if m in _SCALED else f"sum({m})::BIGINT AS {m}" for m in BASE_MEASURES
+    )
+
+
+def recent_sql(team: str, quote: Callable[[str], str]) -> str:
+    """``team``'s rows not yet compacted, day and hour grains, projects summed, oldest first."""
+    return (
+        f"SELECT kind, grain, epoch_us(bucket) AS bucket, d1, d2, is_api_key, {_sums()} FROM rollups_recent "
+        f"WHERE team_id = {quote(team)} AND grain IN (0, 1) GROUP BY ALL ORDER BY bucket"
+    )
+
+
+def recent_rows(table: pa.Table) -> dict[tuple[str, int], Rows]:
+    """A ``recent_sql`` table as ``Rows`` per (rollup name, grain code: 0 day, 1 hour)."""
+    out = {}
+    for r in ROLLUPS:
+        for grain in (0, 1):
+            mask = pc.and_(pc.equal(table["kind"], r.code), pc.equal(table["grain"], grain))
+            part = table.filter(mask)
+            names = {f"d{i}": d for i, d in enumerate(r.dims, start=1)}
+            part = part.rename_columns([names.get(c, c) for c in part.column_names])
+            out[(r.name, grain)] = rows_of(part, r.dims)
+    return out
