@@ -30,7 +30,7 @@ from usagelens.query import PAGE, UsageArgs, UsageQuery, answer_format, resolve
 from usagelens.report import expansions as ex
 from usagelens.report.answer import AnswerInputs, build_answer
 from usagelens.report.ceiling import Ceilings, ceilings
-from usagelens.report.facts import fact_query, gather
+from usagelens.report.facts import fact_query, gather, py_rows
 from usagelens.report.markdown import render_members, render_teams, render_usage
 from usagelens.report.scenario import SECTIONS
 from usagelens.report.scenario import usage_list as wire_body
@@ -95,9 +95,9 @@ def _inputs(ledger: UsageReader, q: UsageQuery, now: datetime | None = None) -> 
     names = {kind: _names(ledger, kind, sorted(ids[kind]), q.team_id) for kind in ("users", "models")}
     usage_daily = model_daily = None
     if q.wants("usages.daily"):
-        usage_daily = ledger.facts(fact_query(q, ("day", "action"))).to_pylist()
+        usage_daily = py_rows(ledger.facts(fact_query(q, ("day", "action"))))
     if q.wants("modelUsages.daily"):
-        model_daily = ledger.facts(fact_query(q, ("day", "model_id"))).to_pylist()
+        model_daily = py_rows(ledger.facts(fact_query(q, ("day", "model_id"))))
     found = _entity_rows(ledger, ids, q.team_id, names) if q.wants("entities") else None
     budgets = _budgets(ledger, q, now) if now is not None else None
     first = _first_event(ledger, q)
