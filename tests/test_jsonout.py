@@ -10,7 +10,7 @@ import simplejson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usagelens.jsonout import dumps
+from usagelens.jsonout import _walked_size, dumps, size_of
 
 leaves = (
     st.none()
@@ -35,6 +35,7 @@ def reference(obj: object) -> str:
 @given(values)
 def test_compact_text_is_what_simplejson_writes(obj):
     assert dumps(obj) == reference(obj)
+    assert size_of(obj) == _walked_size(obj) == len(reference(obj).encode())
 
 
 def test_edge_values_keep_their_exact_form():
