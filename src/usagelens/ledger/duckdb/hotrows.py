@@ -34,28 +34,31 @@ _DAY = timedelta(days=1)
 
 
 def count_sql(rollup: Rollup, team: str, quote: Callable[[str], str]) -> str:
-    """The number of ``team``'s day rows of ``rollup`` (checked before loading them)."""
-    return f"SELECT count(*) FROM rollup_{rollup.name}_day_team WHERE team_id = {quote(team)}"
+    """The number of ``team``'s day rows of ``rollup`` once merged (checked before loading)."""
+    return (
+        f"SELECT count(*) FROM (SELECT DISTINCT bucket, d1, d2, is_api_key FROM rollup_{rollup.name}_day_team "
+        f"WHERE team_id = {quote(team)})"
+    )
 
 
 def load_sql(rollup: Rollup, team: str, quote: Callable[[str], str], day: datetime | None = None) -> str:
     """The statement that loads one entry, oldest first, CU as millionths (a BIGINT cast that
     fails when a sum does not fit: no entry then): ``team``'s day rows of ``rollup``, or with
-    ``day`` its hour rows of that UTC day (projects summed)."""
+    ``day`` its hour rows of that UTC day (projects summed). Rows of one key and bucket are
+    merged: main tables hold one per compaction that touched the bucket (100 at 100M events
+    written in 1M batches)."""
     dims = ", ".join(f"d{i} AS {d}" for i, d in enumerate(rollup.dims, start=1))
     if day is None:
-        measures = ", ".join(f"({m} * 1000000)::BIGINT AS {m}" if m in _SCALED else m for m in BASE_MEASURES)
-        return (
-            f"SELECT epoch_us(bucket) AS bucket, {dims}, is_api_key, {measures} FROM rollup_{rollup.name}_day_team "
-            f"WHERE team_id = {quote(team)} ORDER BY bucket"
+        source, where = f"rollup_{rollup.name}_day_team", ""
+    else:
+        source = f"rollup_{rollup.name}_hour"
+        where = (
+            f" AND bucket >= TIMESTAMP '{day.isoformat(sep=' ')}' "
+            f"AND bucket < TIMESTAMP '{(day + _DAY).isoformat(sep=' ')}'"
         )
-    measures = ", ".join(
-        f"(sum({m}) * 1000000)::BIGINT AS {m}" if m in _SCALED else f"sum({m})::BIGINT AS {m}" for m in BASE_MEASURES
-    )
     return (
-        f"SELECT epoch_us(bucket) AS bucket, {dims}, is_api_key, {measures} FROM rollup_{rollup.name}_hour "
-        f"WHERE team_id = {quote(team)} AND bucket >= TIMESTAMP '{day.isoformat(sep=' ')}' "
-        f"AND bucket < TIMESTAMP '{(day + _DAY).isoformat(sep=' ')}' GROUP BY ALL ORDER BY bucket"
+        f"SELECT epoch_us(bucket) AS bucket, {dims}, is_api_key, {_sums()} FROM {source} "
+        f"WHERE team_id = {quote(team)}{where} GROUP BY ALL ORDER BY bucket"
     )
 
 

@@ -128,7 +128,8 @@ class DuckDBLedger(DocsMixin):
             finally:
                 cur.close()
         if keep.any():
-            self._changed()  # new teams or projects may have appeared
+            written = combined if keep.all() else combined.filter(pa.array(keep))
+            self._changed(written.select(["team_id", "project_id", "user_id", "time"]))
         return split_results(batches, keep)
 
     def void_events(
@@ -174,8 +175,13 @@ class DuckDBLedger(DocsMixin):
         finally:
             cur.close()
 
-    def _changed(self) -> None:
-        self._entities.invalidate()  # first events and identities may have changed
+    def _changed(self, written: pa.Table | None = None) -> None:
+        """After a write: ``written`` new events only (the entity views update what they hold),
+        else anything (voids: first events and identities may have gone; they reload)."""
+        if written is None:
+            self._entities.invalidate()
+        else:
+            self._entities.events_written(written)
         self.version = next(_VERSIONS)
         if self._writer.wants_compaction():
             self._compact_soon()

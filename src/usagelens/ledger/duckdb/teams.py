@@ -21,7 +21,7 @@ from usagelens.ledger.duckdb.sql import main_table, ts
 from usagelens.ledger.rollups import GRAIN_CODES, ROLLUPS
 from usagelens.ledger.team_activity import assemble, first_ranges
 
-__all__ = ["team_activity"]
+__all__ = ["identities_sql", "team_activity"]
 
 Rows = Callable[[str], list[dict[str, Any]]]
 _USER = next(r for r in ROLLUPS if r.dims == ("user_id",))
@@ -38,6 +38,16 @@ def _rollup_sql() -> str:
     return (
         "SELECT team_id, project_id, count(DISTINCT d1) AS users, min(bucket) AS first "
         f"FROM ({rows}) GROUP BY GROUPING SETS ((team_id), (team_id, project_id))"
+    )
+
+
+def identities_sql() -> str:
+    """Every (team, project, user id) with events, from the user rollup (``EntityViews`` keeps
+    them to count identities as events arrive)."""
+    return (
+        f"SELECT DISTINCT team_id, project_id, d1 AS user_id FROM {main_table(_USER, 'week')} UNION "
+        f"SELECT team_id, project_id, d1 FROM rollups_recent WHERE kind = {_USER.code} "
+        f"AND grain = {GRAIN_CODES['day']}"
     )
 
 
