@@ -86,6 +86,7 @@ def _store(data: Path, label: str, events: int) -> Path:
         with DuckDBLedger(str(tmp)) as led:
             for first in range(0, events, _CHUNK):
                 led.write_events(_batch(rng, first, min(_CHUNK, events - first)))
+            led.maintain()  # one rollup row per key and bucket, as after any bulk load
         tmp.rename(path)
     return path
 

@@ -220,8 +220,17 @@ def _damaged_copy(backup: Path, tmp_path: Path, sql: str) -> str:
     ("sql", "message"),
     [
         ("DELETE FROM events WHERE id IN (SELECT id FROM events LIMIT 3)", "do not add up to its raw events"),
-        ("UPDATE rollup_user_hour SET cu = cu + 0.000001 WHERE rowid = 7", "do not add up to its raw events"),
-        ("UPDATE rollup_model_week_team SET events = events + 1 WHERE rowid = 0", "do not add up to its raw events"),
+        (
+            # rows of a merged table are appended after the deleted ones: rowids do not start at 0
+            "UPDATE rollup_user_hour SET cu = cu + 0.000001 "
+            "WHERE rowid = (SELECT min(rowid) + 7 FROM rollup_user_hour)",
+            "do not add up to its raw events",
+        ),
+        (
+            "UPDATE rollup_model_week_team SET events = events + 1 "
+            "WHERE rowid = (SELECT min(rowid) FROM rollup_model_week_team)",
+            "do not add up to its raw events",
+        ),
         ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", "has schema version 5, this usagelens needs 6"),
         ("DROP TABLE rollups_recent", "is not a whole usagelens store"),
     ],

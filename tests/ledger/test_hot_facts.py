@@ -162,12 +162,12 @@ def test_rows_not_compacted_are_added_from_memory_and_a_compaction_in_flight_def
     ):
         assert as_facts(duck.facts(q), q.by) == expected_facts(day + later, q)
     assert ran == []
-    duck._generation += 1  # white box: as while a compaction moves rows into the main tables
+    duck._upkeep.generation += 1  # white box: as while a compaction moves rows into the main tables
     try:
         assert as_facts(duck.facts(q), q.by) == expected_facts(day + later, q)
         assert len(ran) == 1
     finally:
-        duck._generation += 1
+        duck._upkeep.generation += 1
     new = [event("c0", BASE + timedelta(hours=7), team_id=team, user_id="someone new")]
     duck.write_events(table(new))  # a key the main tables have never seen: the statement answers
     assert as_facts(duck.facts(q), q.by) == expected_facts(day + later + new, q)

@@ -16,6 +16,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -33,11 +34,12 @@ from usagelens.ledger.base import (
 from usagelens.ledger.duckdb import contents
 from usagelens.ledger.duckdb import sql as q
 from usagelens.ledger.duckdb.backup import BackupInfo, snapshot
-from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts
+from usagelens.ledger.duckdb.connect import Resources, change_keys, check_schema, connect, dicts, roomy
 from usagelens.ledger.duckdb.control import DocsMixin
 from usagelens.ledger.duckdb.entities import EntityViews
 from usagelens.ledger.duckdb.factreader import FactReader
 from usagelens.ledger.duckdb.stats import read_stats
+from usagelens.ledger.duckdb.upkeep import Upkeep
 from usagelens.ledger.duckdb.voids import Void, put_voids, read_voids
 from usagelens.ledger.duckdb.write import Writer
 from usagelens.ledger.shape import split_results
@@ -47,6 +49,8 @@ __all__ = ["DuckDBLedger"]
 
 log = logging.getLogger("usagelens.ledger")
 _VERSIONS = itertools.count(1)
+#: Writes of at least this many events run under DuckDB's own memory limit (``connect.roomy``).
+_BULK = 100_000
 _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, collection_id, asset_kind, "
     "nsfw, is_api_key"
@@ -72,12 +76,9 @@ class DuckDBLedger(DocsMixin):
         # at exit or collection: a compaction thread still running at interpreter shutdown
         # aborted the process (exit 134), so it is joined before the connection is closed
         self._finalizer = weakref.finalize(self, self._res.release)
-        self._compaction_lock = threading.Lock()
         self._entities = EntityViews(lambda sql: self._dicts(sql, {}))
-        #: Compaction generation: even between compactions, odd while one moves rows into the
-        #: main tables (``factreader`` reads memory only at a stable, even generation).
-        self._generation = 0
-        self._facts = FactReader(self._con, self._writer, lambda: self.version, lambda: self._generation)
+        self._upkeep = Upkeep(self._con, path, self._writer, self._write_lock, self._res)
+        self._facts = FactReader(self._con, self._writer, lambda: self.version, lambda: self._upkeep.generation)
         #: Unique to this store's current content (across every store of the process): a cache
         #: keyed by it is never stale, even when another store reuses this object's id.
         self.version = next(_VERSIONS)
@@ -118,7 +119,7 @@ class DuckDBLedger(DocsMixin):
         combined = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
         if combined.num_rows == 0:
             return [WriteResult(0, 0) for _ in batches]
-        with self._write_lock:
+        with self._write_lock, roomy(self._con, self.location) if combined.num_rows >= _BULK else nullcontext():
             cur = self._con.cursor()
             try:
                 keep = self._writer.write(cur, combined)
@@ -183,28 +184,7 @@ class DuckDBLedger(DocsMixin):
         else:
             self._entities.events_written(written)
         self.version = next(_VERSIONS)
-        if self._writer.wants_compaction():
-            self._compact_soon()
-
-    def _compact_soon(self) -> None:
-        """Compact in a background thread: writes return as soon as they are durable (their
-        rollup rows already answer queries from ``rollups_recent``); the move into the sorted
-        main tables only makes later queries cheaper. Writes wait for it (one writer)."""
-        with self._compaction_lock:
-            running = self._res.compaction
-            if running is not None and running.is_alive():
-                return
-            thread = threading.Thread(target=self._compact_quietly, name="usagelens-compact", daemon=True)
-            self._res.compaction = thread
-            thread.start()
-
-    def _compact_quietly(self) -> None:
-        try:
-            with self._write_lock:
-                self._compact(force=False)
-        except Exception:  # the rows stay in rollups_recent: answers remain exact
-            log.exception("background compaction failed; it will be retried after the next write")
-            self._writer.forget()
+        self._upkeep.after_write()
 
     def warm(self) -> None:
         """Load what writes need (the stored id hashes) ahead of a write; safe in a thread."""
@@ -221,28 +201,12 @@ class DuckDBLedger(DocsMixin):
         return self.version
 
     def maintain(self) -> None:
-        """``compact()`` (``UsageWriter.maintain``)."""
-        self.compact()
+        """Compact, then merge the main rollup tables (``upkeep.Upkeep.maintain``)."""
+        self._upkeep.maintain()
 
     def compact(self) -> None:
-        """Merge every rollup row appended since the last compaction with its older twins."""
-        with self._write_lock:
-            self._compact(force=True)
-
-    def _compact(self, *, force: bool) -> None:
-        """Compact under the write lock; the generation is odd while rows move (readers of
-        memory then ask the database) and changes, so entries of the main tables reload."""
-        cur = self._con.cursor()
-        try:
-            if self._writer.recent_rows(cur) == 0:
-                return
-            self._generation += 1
-            try:
-                self._writer.compact(cur, force=force)
-            finally:
-                self._generation += 1
-        finally:
-            cur.close()
+        """Move every rollup row appended since the last compaction into the main tables."""
+        self._upkeep.compact()
 
     def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
         """Write ``team``'s view of entities of ``kind`` (None: the shared default every team
