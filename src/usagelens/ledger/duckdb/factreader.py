@@ -155,7 +155,8 @@ class FactReader:
         ``day``)."""
         cur = self._con.cursor()
         try:
-            if day is None and cur.execute(hotrows.count_sql(rollup, team, quote)).fetchall()[0][0] > _max_rows():
+            whole = day is None or day == hotrows.ALL_HOURS
+            if whole and cur.execute(hotrows.count_sql(rollup, team, quote, day)).fetchall()[0][0] > _max_rows():
                 raise hotrows.Unfit(f"{team}: too many {rollup.name} rows to hold")
             return cast(pa.Table, cur.execute(hotrows.load_sql(rollup, team, quote, day)).to_arrow_table())
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from usagelens.ledger.base import BASE_MEASURES
-from usagelens.ledger.duckdb.hotrows import Rows, Unfit, rows_of
+from usagelens.ledger.duckdb.hotrows import ALL_HOURS, Rows, Unfit, rows_of
 from usagelens.ledger.rollups import Rollup
 
 __all__ = ["HOT_ROWS", "HotFacts"]
@@ -50,6 +50,7 @@ class HotFacts:
         self._load = load
         #: (team, rollup name, day or None) -> (generation, entry; None: memory cannot add it)
         self._entries: OrderedDict[tuple[str, str, datetime | None], tuple[int, Rows | None]] = OrderedDict()
+        self._loading: dict[tuple[str, str, datetime | None], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def facts(
@@ -76,10 +77,12 @@ class HotFacts:
             edges.append((last, last, end))
             if recent is not None and not _add(parts, days, recent[(rollup.name, 0)], by, first, last):
                 return None
+        every = None
         for day, a, b in edges:
             if a >= b:
                 continue
-            hours = self._entry(team, rollup, day, generation)
+            every = every or self._entry(team, rollup, ALL_HOURS, generation)
+            hours = every or self._entry(team, rollup, day, generation)
             if hours is None or not _add(parts, days, hours, by, a, b):
                 return None
             if recent is not None and not _add(parts, days, recent[(rollup.name, 1)], by, a, b):
@@ -95,17 +98,24 @@ class HotFacts:
             if held is not None and held[0] == generation:
                 self._entries.move_to_end(key)
                 return held[1]
-        try:
-            entry: Rows | None = rows_of(self._load(team, rollup, day), rollup.dims)
-        except Unfit:
-            entry = None
-        with self._lock:
-            self._entries[key] = (generation, entry)
-            self._entries.move_to_end(key)
-            total = sum(e.rows for _, e in self._entries.values() if e is not None)
-            while total > HOT_ROWS and len(self._entries) > 1:
-                _, (_, old) = self._entries.popitem(last=False)
-                total -= old.rows if old is not None else 0
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per entry: concurrent askers wait for it instead of repeating it
+            with self._lock:
+                held = self._entries.get(key)
+                if held is not None and held[0] == generation:
+                    return held[1]
+            try:
+                entry: Rows | None = rows_of(self._load(team, rollup, day), rollup.dims)
+            except Unfit:
+                entry = None
+            with self._lock:
+                self._entries[key] = (generation, entry)
+                self._entries.move_to_end(key)
+                self._loading.pop(key, None)
+                total = sum(e.rows for _, e in self._entries.values() if e is not None)
+                while total > HOT_ROWS and len(self._entries) > 1:
+                    _, (_, old) = self._entries.popitem(last=False)
+                    total -= old.rows if old is not None else 0
         return entry
 
     def clear(self) -> None:

@@ -18,7 +18,17 @@ import pyarrow.compute as pc
 from usagelens.ledger.base import BASE_MEASURES
 from usagelens.ledger.rollups import ROLLUPS, Rollup
 
-__all__ = ["MAX_ENTRY_ROWS", "Rows", "Unfit", "count_sql", "load_sql", "recent_rows", "recent_sql", "rows_of"]
+__all__ = [
+    "ALL_HOURS",
+    "MAX_ENTRY_ROWS",
+    "Rows",
+    "Unfit",
+    "count_sql",
+    "load_sql",
+    "recent_rows",
+    "recent_sql",
+    "rows_of",
+]
 
 #: An entry of more rows is not held (its facts come from the statement): a day entry of a
 #: 10,000-identity team's identities is 2.3M rows, and loading it peaked at ~700 MB.
@@ -33,23 +43,32 @@ _SCALED = ("cu", "discount")
 _DAY = timedelta(days=1)
 
 
-def count_sql(rollup: Rollup, team: str, quote: Callable[[str], str]) -> str:
-    """The number of ``team``'s day rows of ``rollup`` once merged (checked before loading)."""
+#: The ``day`` of an entry holding every hour row of the team (a small team's: one load serves
+#: the edges of every window in any whole-hour zone, instead of one load per edge day).
+ALL_HOURS = datetime.min
+
+
+def count_sql(rollup: Rollup, team: str, quote: Callable[[str], str], day: datetime | None = None) -> str:
+    """The number of rows of an entry once merged (checked before loading it): ``team``'s day
+    rows of ``rollup``, or with ``ALL_HOURS`` its hour rows."""
+    source = f"rollup_{rollup.name}_day_team" if day is None else f"rollup_{rollup.name}_hour"
     return (
-        f"SELECT count(*) FROM (SELECT DISTINCT bucket, d1, d2, is_api_key FROM rollup_{rollup.name}_day_team "
-        f"WHERE team_id = {quote(team)})"
+        f"SELECT count(*) FROM (SELECT DISTINCT bucket, d1, d2, is_api_key FROM {source} WHERE team_id = {quote(team)})"
     )
 
 
 def load_sql(rollup: Rollup, team: str, quote: Callable[[str], str], day: datetime | None = None) -> str:
     """The statement that loads one entry, oldest first, CU as millionths (a BIGINT cast that
     fails when a sum does not fit: no entry then): ``team``'s day rows of ``rollup``, or with
-    ``day`` its hour rows of that UTC day (projects summed). Rows of one key and bucket are
+    ``day`` its hour rows of that UTC day (``ALL_HOURS``: of every day; projects summed). Rows
+    of one key and bucket are
     merged: main tables hold one per compaction that touched the bucket (100 at 100M events
     written in 1M batches)."""
     dims = ", ".join(f"d{i} AS {d}" for i, d in enumerate(rollup.dims, start=1))
     if day is None:
         source, where = f"rollup_{rollup.name}_day_team", ""
+    elif day == ALL_HOURS:
+        source, where = f"rollup_{rollup.name}_hour", ""
     else:
         source = f"rollup_{rollup.name}_hour"
         where = (
