@@ -37,6 +37,8 @@ _EXACT = float(2**52)
 _CU = pa.decimal128(38, 6)
 _SCALED = ("cu", "discount")
 _DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
 Recent = dict[tuple[str, int], Rows]
 _Part = tuple[np.ndarray, Rows, slice]
 
@@ -168,12 +170,16 @@ def _ceil_day(t: datetime) -> datetime:
 
 
 def _micros(t: datetime) -> int:
-    return int(np.datetime64(t, "us").astype(np.int64))
+    return (t - _EPOCH) // _MICRO
 
 
 def _column(measure: str, sums: np.ndarray) -> pa.Array:
-    ints = pa.array(sums.astype(np.int64))
+    ints = sums.astype(np.int64)
     if measure not in _SCALED:
-        return ints
-    # millionths as decimal128(38, 0), then the same 128-bit integers read at scale 6
-    return ints.cast(pa.decimal128(38, 0)).view(_CU)
+        return pa.array(ints)
+    # millionths are the unscaled value of decimal128(38, 6): 128-bit little-endian two's
+    # complement, the low word the integer and the high word its sign
+    words = np.empty((len(ints), 2), dtype=np.int64)
+    words[:, 0] = ints
+    words[:, 1] = ints >> 63
+    return pa.Array.from_buffers(_CU, len(ints), [None, pa.py_buffer(words.tobytes())])
