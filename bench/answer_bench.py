@@ -277,7 +277,13 @@ def run(data: Path) -> Section:
         rows,
         [
             "Stores: the four synthetic teams of the size benchmark (10 to 10,000 identities, 20 models "
-            "each) and the demo store (seed 7, 120 days). Quick profile: the 1M-event stores."
+            "each) and the demo store (seed 7, 120 days). Quick profile: the 1M-event stores.",
+            "Why the floor is ~1.5-2 ms per figure: DuckDB's own profile of one hand-written GROUP BY "
+            "(421 models, a month) gave 0.32 ms binding and planning, 0.43 ms optimising, 0.74 ms of "
+            "operator CPU (scan 0.25 ms, hash aggregate 0.45 ms) and ~0.4 ms converting the result; "
+            "`SELECT 1` alone costs 0.1 ms. usagelens answers these figures without a statement: the "
+            "team's rollup rows are held in memory (`ledger/duckdb/hot.py`) and each figure is a few "
+            "array slices and a `bincount` per measure.",
         ],
     )
 
