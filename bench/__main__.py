@@ -14,6 +14,7 @@ from bench import (
     mcp_bench,
     report_bench,
     size_bench,
+    startup_bench,
 )
 
 BENCHES = {
@@ -27,13 +28,19 @@ BENCHES = {
         http_bench,
         clickhouse_bench,
         budgets_bench,
+        startup_bench,
     )
 }
 
 
+#: The benchmarks with a quick profile (``USAGELENS_BENCH_QUICK=1``: CI-sized stores).
+QUICK_BENCHES = ("ingest", "answer", "startup")
+
+
 def main(names: list[str]) -> None:
     common.DATA.mkdir(parents=True, exist_ok=True)
-    for name in names or list(BENCHES):
+    default = list(QUICK_BENCHES) if common.QUICK else list(BENCHES)
+    for name in names or default:
         if name not in BENCHES:
             sys.exit(f"unknown benchmark {name!r} (known: {', '.join(BENCHES)})")
         section = BENCHES[name].run(common.DATA)

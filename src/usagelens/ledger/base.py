@@ -21,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NotRequired, Protocol, TypedDict
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict
 
 from usagelens.ledger.series import SUB_HOUR
-from usagelens.model import VoidResult, WriteResult
+
+if TYPE_CHECKING:  # annotations only: the interfaces load without pyarrow (``usagelens --help``)
+    import pyarrow as pa
+
+    from usagelens.model import VoidResult, WriteResult
 
 __all__ = [
     "DIMENSIONS",

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from usagelens.ledger import open_ledger
-from usagelens.migrate import compare, copy_store
 from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption
 
@@ -37,6 +35,10 @@ def migrate(
     """Copy a store (events, voids, entities, keys, sync state) into another, then compare their answers.
 
     Idempotent and resumable: run it again after an interruption and it goes on from the last month copied."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from usagelens.migrate import compare, copy_store
+
     with open_ledger(source, must_exist=True) as src, open_ledger(target) as dst:
         if err.is_terminal:
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())

@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from usagelens.auth import Caller
-from usagelens.budgets.delivery import alerts_view, signing_secret
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
 from usagelens.surfaces.cli.console import out
@@ -33,6 +32,8 @@ def list_(
 ) -> None:
     """List budget alerts, newest first, with their delivery state (pending, delivered, failed,
     no_webhook), attempts and last error."""
+    from usagelens.budgets.delivery import alerts_view  # with httpx, for the webhooks
+
     text_or_json(fmt)
     remote = remote_from_env(url, key)
     rows: list[dict[str, Any]]
@@ -70,6 +71,8 @@ def secret(db: DbOption = None, url: UrlOption = None, key: KeyOption = None) ->
         finally:
             remote.close()
     else:
+        from usagelens.budgets.delivery import signing_secret
+
         with open_ledger(db, must_exist=True) as led:
             value = signing_secret(led, Caller.local())
     print(value)

@@ -2,6 +2,11 @@
 
 Every command is also a function of the library; this module only parses options, renders
 results and maps ``UsageError`` to one line on stderr and exit code 2 (never a traceback).
+
+Start-up stays short (``bench/startup_bench.py``): the command modules import at their top only
+what declaring their options needs; the engine (DuckDB, pyarrow), the server stacks (FastAPI,
+the MCP SDK, uvicorn), httpx and Rich's progress bars load inside the commands that use them, and
+option values are converted without pydantic (``coerce.py``). ``tests/test_cli_errors.py`` checks it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.main
 from typer._click.exceptions import NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
@@ -27,7 +33,7 @@ from usagelens.surfaces.cli import sync as cli_sync
 from usagelens.surfaces.cli import teams as cli_teams
 from usagelens.surfaces.cli import usage as cli_usage
 from usagelens.surfaces.cli import voids as cli_voids
-from usagelens.version import version
+from usagelens.surfaces.cli.coerce import plain_options
 
 __all__ = ["app", "main"]
 
@@ -54,6 +60,8 @@ cli_backup.register(app)
 
 def _print_version(value: bool) -> None:
     if value:
+        from usagelens.version import version  # importlib.metadata: only for --version
+
         print(f"usagelens {version()}")
         raise typer.Exit()
 
@@ -72,7 +80,7 @@ def main() -> None:
     """Entry point of the ``usagelens`` script: every failure is one line on stderr (``error: …``),
     exit 2 for what the user can fix; help for a bare command group."""
     try:
-        code = app(standalone_mode=False, prog_name="usagelens")
+        code = plain_options(typer.main.get_command(app))(standalone_mode=False, prog_name="usagelens")
     except NoArgsIsHelpError as e:  # a bare group (``usagelens keys``): its help, as click does
         print(e.ctx.get_help() if e.ctx else "", file=sys.stderr)
         sys.exit(2)

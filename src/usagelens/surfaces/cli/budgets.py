@@ -14,8 +14,6 @@ from rich.table import Table
 
 from usagelens.auth import Caller
 from usagelens.budgets import registry
-from usagelens.budgets.block import item
-from usagelens.budgets.status import budget_status
 from usagelens.budgets.wire import budget_json, grant_json
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
@@ -135,6 +133,9 @@ def list_(
 
 
 def _local_list(led: Any, team: str | None) -> dict[str, Any]:
+    from usagelens.budgets.block import item  # the use so far: with pyarrow, not for --help
+    from usagelens.budgets.status import budget_status
+
     caller = Caller.local()
     found = registry.budgets(led, caller, team)
     grants = registry.grants(led, caller, team)

@@ -15,21 +15,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
-import httpx
-import pyarrow.parquet as pq
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from usagelens.auth import Caller
 from usagelens.errors import Forbidden, InvalidArgument, NotFound, Unauthorized, Unavailable, UsageError
-from usagelens.export import EventExport, entity_kind, entity_table, export_scope, export_window, write_entities
-from usagelens.ingest.export import export_format
 from usagelens.ledger import open_ledger
 from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, KeyOption, UrlOption
 from usagelens.surfaces.cli.remote import RemoteLedger, remote_from_env
+
+if TYPE_CHECKING:  # httpx, DuckDB and pyarrow load when ``export`` runs, not with the CLI
+    import httpx
 
 __all__ = ["export", "register"]
 
@@ -44,6 +42,8 @@ def _progress(label: str, total: int | None) -> Iterator[Tick]:
     if not err.is_terminal:
         yield lambda rows: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=total)
@@ -82,6 +82,8 @@ def _target(path: str) -> Iterator[IO[bytes]]:
 
 def _local(db: str | None, team: str | None, window: tuple[Any, Any], entity: str | None, fmt: str, path: str) -> int:
     """Export from the store itself; returns the rows written."""
+    from usagelens.export import EventExport, entity_table, export_scope, write_entities
+
     ledger = open_ledger(db, read_only=True, must_exist=True)
     try:
         scope = export_scope(ledger, Caller.local(), team, "--team")
@@ -127,6 +129,9 @@ class _Rows:
 
 def _remote(remote: RemoteLedger, params: dict[str, str], entity: str | None, fmt: str, path: str) -> int:
     """Export through ``GET /v1/usage-events`` (or ``/v1/entities/{kind}``), streamed to the file."""
+    import httpx
+    import pyarrow.parquet as pq
+
     where = f"/v1/entities/{entity}" if entity else "/v1/usage-events"
     try:
         with remote._http.stream("GET", where, params={**params, "format": fmt}) as r:
@@ -172,6 +177,9 @@ def export(
     key: KeyOption = None,
 ) -> None:
     """Export a team's events (or entity names) to a file that usagelens ingest reads back."""
+    from usagelens.export import entity_kind, export_window
+    from usagelens.ingest.export import export_format
+
     started = time.perf_counter()
     fmt = export_format(fmt, None if out_file == "-" else out_file) if fmt or out_file != "-" else "jsonl"
     if out_file == "-" and fmt == "parquet":

@@ -14,11 +14,8 @@ import json
 import os
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
-import pyarrow as pa
 
 from usagelens.auth import NewKey
 from usagelens.errors import (
@@ -32,7 +29,12 @@ from usagelens.errors import (
     UsageError,
 )
 from usagelens.ledger.base import ProjectRef, Team
-from usagelens.model import ENTITY_FIELDS, EVENT_FIELDS, VoidResult, WriteResult
+
+if TYPE_CHECKING:  # httpx and pyarrow load when a command talks to a server, not with the CLI
+    import httpx
+    import pyarrow as pa
+
+    from usagelens.model import VoidResult, WriteResult
 
 __all__ = ["RemoteLedger", "remote_from_env"]
 
@@ -65,6 +67,8 @@ class RemoteLedger:
     """The subset of ``Ledger`` the CLI needs, served by a running usagelens."""
 
     def __init__(self, url: str, key: str | None = None, timeout: float = 120) -> None:
+        import httpx
+
         headers = {}
         if key:
             headers["authorization"] = "Basic " + base64.b64encode(key.encode()).decode()
@@ -74,6 +78,8 @@ class RemoteLedger:
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """One request; a 4xx/5xx answer becomes the ``UsageError`` it describes (one sentence),
         an unreachable server ``Unavailable``."""
+        import httpx
+
         try:
             r = self._http.request(method, path, **kw)
         except httpx.HTTPError as e:
@@ -101,6 +107,8 @@ class RemoteLedger:
 
     def write_events(self, batch: pa.Table) -> WriteResult:
         """Send validated events in batches of 10,000 (each atomic on the server)."""
+        from usagelens.model import EVENT_FIELDS, WriteResult
+
         names = {f.column: f.name for f in EVENT_FIELDS}
         written = duplicates = 0
         for start in range(0, batch.num_rows, _BATCH):
@@ -115,6 +123,8 @@ class RemoteLedger:
     def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:
         """Upsert entities of ``kind`` through ``PUT /v1/entities/{kind}``. Whose view they are is
         the server's decision, from the key (``team`` is not sent: a client cannot choose it)."""
+        from usagelens.model import ENTITY_FIELDS
+
         names = {f.column: f.name for f in ENTITY_FIELDS[kind]}
         rows = [{names[k]: v for k, v in r.items() if v is not None} for r in batch.to_pylist()]
         return sum(
@@ -190,6 +200,8 @@ class RemoteLedger:
     ) -> VoidResult:
         """``POST /v1/usage-events/void``: one atomic request (``by`` is the server's decision,
         from the key)."""
+        from usagelens.model import EVENT_FIELDS, VoidResult, WriteResult
+
         names = {f.column: f.name for f in EVENT_FIELDS}
         rows = [] if replacements is None else replacements.to_pylist()
         body = {

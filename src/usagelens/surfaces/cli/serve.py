@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -74,6 +73,8 @@ def _banner(url: str, key: dict | None, db: str) -> None:
 def _check_port(host: str, port: int) -> None:
     """One sentence, before anything is printed, when ``host:port`` cannot be served (in use, or
     not an address of this machine); uvicorn would print the banner, then exit 3."""
+    import socket
+
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as e:

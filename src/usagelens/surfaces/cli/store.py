@@ -9,23 +9,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from usagelens.budgets.watch import Watched
-from usagelens.demo import DemoSpec, demo_entities, demo_events
 from usagelens.errors import InvalidArgument
-from usagelens.ingest.export import write_events_file
-from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
 from usagelens.jsonout import num
 from usagelens.ledger import open_ledger
 from usagelens.ledger.base import Ledger, StoreStats, UsageWriter
 from usagelens.surfaces.cli.console import err, out
 from usagelens.surfaces.cli.options import DbOption, FormatOption, KeyOption, UrlOption, text_or_json
 from usagelens.surfaces.cli.remote import remote_from_env
+
+if TYPE_CHECKING:  # numpy and pyarrow load when a command writes, not with the CLI
+    from usagelens.demo import DemoSpec
 
 __all__ = ["load_demo", "parse_duration", "register"]
 
@@ -45,6 +43,8 @@ def _progress(label: str) -> Iterator:
     if not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=None)
@@ -77,6 +77,9 @@ def ingest(
     key: KeyOption = None,
 ) -> None:
     """Ingest usage events (or entities) from a file, atomically and idempotently."""
+    from usagelens.budgets.watch import Watched
+    from usagelens.ingest.pipeline import DEFAULT_FUTURE_TOLERANCE, ingest_file
+
     started = time.perf_counter()  # the summary's time covers the whole command, opening the store too
     tolerance = parse_duration(future_tolerance) if future_tolerance else DEFAULT_FUTURE_TOLERANCE
     remote = remote_from_env(url, key)
@@ -106,6 +109,8 @@ def ingest(
 
 def load_demo(ledger: UsageWriter, spec: DemoSpec, progress: Callable[[str, int, int], None] | None = None) -> int:
     """Write the demo workload's entities and events into ``ledger``; returns events written."""
+    from usagelens.demo import demo_entities, demo_events
+
     for kind, table in demo_entities(spec).items():
         ledger.upsert_entities(kind, table)
     written = 0
@@ -130,6 +135,9 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """Fill the store (or a file) with a deterministic, realistic demo workload."""
+    from usagelens.demo import DemoSpec, demo_events
+    from usagelens.ingest.export import write_events_file
+
     try:
         last = date.fromisoformat(end) if end else None
     except ValueError:

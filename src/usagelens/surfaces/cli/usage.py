@@ -21,8 +21,6 @@ from usagelens.errors import InvalidArgument, UsageError
 from usagelens.ledger import open_ledger
 from usagelens.query import ARGUMENTS, Argument, UsageArgs
 from usagelens.query_parse import split
-from usagelens.report.rows import top_and_others
-from usagelens.service import usage as usage_answer
 from usagelens.surfaces.cli.console import out
 from usagelens.surfaces.cli.daily import daily_table
 from usagelens.surfaces.cli.options import DbOption, KeyOption, ScenarioKey, ScenarioSecret, ScenarioUrl, UrlOption
@@ -44,6 +42,8 @@ def _cell(v: Any) -> str:
 
 def _table(title: str, rows: list[dict[str, Any]], cols: list[tuple[str, str]], note: Any = None) -> Table:
     """The top rows and, when there are more, an "N others" row with their sums."""
+    from usagelens.report.rows import top_and_others
+
     t = Table(title=title, title_justify="left")
     shown, others = top_and_others(rows, note)
     cells = [[_cell(r.get(k)) for k, _ in cols] for r in shown]
@@ -171,6 +171,8 @@ def _answer(
     args: UsageArgs, source: str, db: str | None, remote_at: tuple[str | None, str | None], scenario: tuple
 ) -> tuple[Any, str]:
     """The answer's data (None for Markdown from a server) and text, from ``source``."""
+    from usagelens.service import usage as usage_answer  # the engine (DuckDB, pyarrow): not for --help
+
     if source == "scenario":
         from usagelens.sources.scenario import open_scenario  # the SDK takes ~1 s to import
 

@@ -9,10 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from usagelens import corrections
 from usagelens.auth import Caller
-from usagelens.budgets.watch import Watched
-from usagelens.ingest.pipeline import read_valid
 from usagelens.jsonout import dumps
 from usagelens.ledger import open_ledger
 from usagelens.surfaces.cli.console import out
@@ -40,6 +37,10 @@ def void(
 ) -> None:
     """Void events by id (CONTRACT §1): answers leave them out, the audit trail keeps them, their
     ids stay taken; with --replacements, the corrected events are written in the same transaction."""
+    from usagelens import corrections
+    from usagelens.budgets.watch import Watched
+    from usagelens.ingest.pipeline import read_valid
+
     table = read_valid(replacements)[0] if replacements else None
     remote = remote_from_env(url, key)
     if remote is not None:
@@ -70,6 +71,8 @@ def audit(
     key: KeyOption = None,
 ) -> None:
     """List voids, oldest first: the event, when, by whom (key id or local) and why."""
+    from usagelens import corrections
+
     text_or_json(fmt)
     remote = remote_from_env(url, key)
     rows: list[dict[str, Any]] = []
