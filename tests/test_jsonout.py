@@ -10,7 +10,7 @@ import simplejson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usagelens.jsonout import _walked_size, dumps, size_of
+from usagelens.jsonout import _walked_size, dumps, num, size_of
 
 leaves = (
     st.none()
@@ -48,3 +48,12 @@ def test_edge_values_keep_their_exact_form():
     ):
         assert dumps(obj) == reference(obj)
     assert dumps({"a": [1]}, indent=2) == simplejson.dumps({"a": [1]}, indent=2, separators=(",", ": "))
+
+
+@settings(max_examples=500)
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**20), max_value=10**20, places=6))
+def test_num_is_the_normalized_value_with_its_digits(d):
+    n = d.normalize()
+    expected = n.quantize(Decimal(1)) if n.as_tuple().exponent > 0 else n  # type: ignore[operator]
+    got = num(d)
+    assert got == d and str(got) == str(Decimal(0) if d == 0 else expected)

@@ -19,11 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import event, table
+from usagelens import service
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
 from usagelens.jsonout import dumps, num, size_of
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
+from usagelens.report import ceiling
 from usagelens.report.ceiling import ANSWER_DEFAULT, SUMMARY_DEFAULT
 from usagelens.service import usage
 
@@ -274,3 +276,16 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_size_of_counts_exactly_the_bytes_dumps_writes(value):
     assert size_of(value) == len(dumps(value).encode())
+
+
+@pytest.mark.parametrize("limit", [1024, 20_000, 90_000, 4_000_000])
+def test_measuring_rows_first_gives_the_same_answer_as_writing_it_first(demo_ledger, monkeypatch, limit):
+    monkeypatch.setenv("USAGELENS_MAX_ANSWER_BYTES", str(limit))
+    args = UsageArgs(team_id="team_b_0", include=EXPANSIONS, start_date="2026-03-01", end_date="2026-04-30")
+    texts = []
+    for first in (0, 10**9):  # rows measured first (big lists), or the whole answer written first
+        monkeypatch.setattr(ceiling, "MEASURE_FIRST", first)
+        service._CACHE.clear()
+        texts.append(usage(demo_ledger, Caller.local(), args, now=NOW).text)
+    assert texts[0] == texts[1]
+    assert len(texts[0].encode()) <= limit or '"truncated":true' in texts[0]

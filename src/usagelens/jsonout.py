@@ -18,22 +18,35 @@ import simplejson
 __all__ = ["dumps", "instant", "num", "size", "size_of"]
 
 _ONE = Decimal(1)
+_ZERO = Decimal(0)
 
 
 def num(d: Decimal | int | None) -> Decimal:
     """``d`` in its shortest exact form: 5.500000 → 5.5, 1200.000000 → 1200, -0 → 0."""
-    if d is None or d == 0:
-        return Decimal(0)
-    d = Decimal(d).normalize()
-    return d.quantize(_ONE) if d.as_tuple().exponent > 0 else d  # type: ignore[operator]
+    if d is None or not d:
+        return _ZERO
+    if type(d) is not Decimal:
+        d = Decimal(d)
+    n = d.normalize()
+    # only an integer can have a positive exponent once normalized (1.2E+3): write its digits
+    # (checked without ``as_tuple``, which builds the digits: 2x faster, 200,000 calls an answer)
+    return n.quantize(_ONE) if n.adjusted() >= 0 and n == n.to_integral_value() else n
 
 
 def instant(t: datetime | None) -> str | None:
     """A naive UTC datetime as an ISO 8601 instant with ``Z``."""
     if t is None:
         return None
-    text = t.isoformat(timespec="microseconds" if t.microsecond else "seconds")
-    return text + "Z"
+    return _instant(t) if t.tzinfo is None else _text(t)
+
+
+@lru_cache(maxsize=65_536)
+def _instant(t: datetime) -> str:
+    return _text(t)  # a daily series repeats its ~120 days 400 times: 50,000 calls an answer
+
+
+def _text(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds" if t.microsecond else "seconds") + "Z"
 
 
 #: orjson writes what it knows natively; these go through ``_fragment`` (and so to simplejson)
