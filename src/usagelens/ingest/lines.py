@@ -25,7 +25,7 @@ import simplejson
 
 from usagelens.errors import InvalidInput, Problem
 
-__all__ = ["BOM", "Lines", "array_lines", "is_array_document", "split_lines", "strip_bom"]
+__all__ = ["BOM", "Lines", "array_lines", "braced_lines", "is_array_document", "split_lines", "strip_bom"]
 
 BOM = b"\xef\xbb\xbf"
 #: JSON's own whitespace (RFC 8259), without the newline that ends a line.
@@ -52,6 +52,30 @@ class Lines:
         text = pc.utf8_trim(self.table["line"], _JSON_SPACE)
         ok = pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))
         return bool(pc.all(ok).as_py()) and not self.problems
+
+
+def braced_lines(data: bytes, breaks: int | None = None) -> int | None:
+    """The number of lines of ``data`` when each is exactly ``{`` … ``}`` (no blank line, no
+    whitespace around) and all is UTF-8, else None: ``Lines.braced`` without splitting.
+    ``breaks``: the number of newlines in ``data``, when the caller has counted them."""
+    if not data.startswith(b"{") or not (data.endswith(b"}\n") or data.endswith(b"}")):
+        return None
+    breaks = data.count(b"\n") if breaks is None else breaks
+    inner = breaks - data.endswith(b"\n")  # newlines between two lines
+    if data.count(b"}\n{") != inner:  # some line does not end with } or the next not start with {
+        return None
+    return inner + 1 if _utf8(data) else None
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's JSON reader lets some invalid bytes through)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def strip_bom(data: bytes) -> bytes:

@@ -4,13 +4,18 @@ Callers can rely on: by default a file with any invalid record writes nothing an
 ``InvalidInput`` listing the first 20 problems; with ``skip_invalid`` the valid records are
 written and the report counts and lists the rejected ones. Re-ingesting a file only counts
 duplicates.
+
+Memory: ``valid_batches`` reads and checks a file lazily, in tables of ``WRITE_ROWS`` rows, so a
+writer that took an iterable of batches in one transaction could stream a file of any size
+(the DuckDB writer can: ``Writer.write_many``). ``UsageWriter`` takes one batch, so
+``ingest_file`` holds a file's valid rows (~175 MB per million events) until its write.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,9 +27,11 @@ from usagelens.ingest.validate import MAX_PROBLEMS, Validator
 from usagelens.ledger.base import UsageWriter
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
 
-__all__ = ["DEFAULT_FUTURE_TOLERANCE", "IngestReport", "Progress", "ingest_file", "read_valid"]
+__all__ = ["DEFAULT_FUTURE_TOLERANCE", "IngestReport", "Progress", "ingest_file", "read_valid", "valid_batches"]
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(hours=1)
+#: Valid records are handed to the writer in tables of about this many rows.
+WRITE_ROWS = 1 << 20
 #: ``progress(phase, done, total)``: phase is "reading" or "writing"; units are bytes or rows.
 Progress = Callable[[str, int, int], None]
 
@@ -63,18 +70,21 @@ def ingest_file(
 ) -> IngestReport:
     """Ingest events (or entities of ``kind``) from ``path``; see the module docstring."""
     started = time.perf_counter()
-    # the store loads its id set while the file is validated (two cores, two jobs)
-    warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" else None
+    source = _open(path, kind, fmt)
+    # the store loads its id set while the file is validated (two cores, two jobs), except for a
+    # Parquet file of one write batch: validated in a fraction of that time, its ids are checked
+    # by the store itself (``ledger/duckdb/dedupe.py``), which costs a third of loading them
+    one_batch = source.format == "parquet" and source.total <= WRITE_ROWS
+    warming = threading.Thread(target=ledger.warm, daemon=True) if kind == "events" and not one_batch else None
     if warming:
         warming.start()
+    report = IngestReport(kind)
     try:
-        valid, report = read_valid(
-            path, kind=kind, fmt=fmt, skip_invalid=skip_invalid, future_tolerance=future_tolerance, progress=progress
-        )
+        batches = list(_valid(source, report, skip_invalid, future_tolerance, progress, WRITE_ROWS))
     finally:
         if warming:
             warming.join()
-    _write(ledger, kind, valid, report, progress)
+    _write(ledger, kind, _concat(batches, kind), report, progress)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -90,17 +100,68 @@ def read_valid(
 ) -> tuple[pa.Table, IngestReport]:
     """Every valid record of ``path`` as one table (``EVENT_SCHEMA`` or the entity's schema) and
     the report of what was read; ``InvalidInput`` as ``ingest_file`` raises it, nothing written."""
+    report = IngestReport(kind)
+    batches = valid_batches(
+        path, report, fmt=fmt, skip_invalid=skip_invalid, future_tolerance=future_tolerance, progress=progress
+    )
+    return _concat(list(batches), kind), report
+
+
+def valid_batches(
+    path: str,
+    report: IngestReport,
+    *,
+    fmt: str | None = None,
+    skip_invalid: bool = False,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+    progress: Progress | None = None,
+    rows: int = WRITE_ROWS,
+) -> Iterator[pa.Table]:
+    """The valid records of ``path`` (of ``report.kind``) in tables of about ``rows`` rows, read
+    and checked as they are asked for; counts and the first problems go to ``report``.
+
+    Raises ``InvalidInput`` (after the last table) as ``ingest_file`` describes: a consumer that
+    writes the tables in one transaction and rolls back on an exception writes a file whole or
+    not at all. Without ``skip_invalid`` no table is given after the first invalid record."""
+    source = _open(path, report.kind, fmt)
+    return _valid(source, report, skip_invalid, future_tolerance, progress, rows)
+
+
+def _open(path: str, kind: str, fmt: str | None) -> Source:
     if kind != "events" and kind not in ENTITY_FIELDS:
         accepted = ", ".join(["events", *ENTITY_FIELDS])
         raise InvalidInput(f"unknown record kind '{kind}' (accepted: {accepted})")
+    return open_source(path, EVENT_FIELDS if kind == "events" else ENTITY_FIELDS[kind], fmt, what=kind)
+
+
+def _concat(batches: list[pa.Table], kind: str) -> pa.Table:
+    schema = EVENT_SCHEMA if kind == "events" else ENTITY_SCHEMAS[kind]
+    return pa.concat_tables(batches) if batches else schema.empty_table()
+
+
+def _valid(
+    source: Source,
+    report: IngestReport,
+    skip_invalid: bool,
+    future_tolerance: timedelta,
+    progress: Progress | None,
+    rows: int,
+) -> Iterator[pa.Table]:
+    kind = report.kind
     fields = EVENT_FIELDS if kind == "events" else ENTITY_FIELDS[kind]
     schema = EVENT_SCHEMA if kind == "events" else ENTITY_SCHEMAS[kind]
-    source = open_source(path, fields, fmt, what=kind)
     max_time = datetime.now(UTC).replace(tzinfo=None) + future_tolerance
     validator = Validator(source.name, fields, schema, source.columns, unit=source.unit, max_time=max_time)
-    report = IngestReport(kind)
+    held: list[pa.Table] = []
     try:
-        valid = _validate(source, validator, report, progress)
+        for valid in _validate(source, validator, report, progress):
+            if report.rejected and not skip_invalid:
+                held = []  # nothing will be written: keep counting problems only
+                continue
+            held.append(valid)
+            if sum(t.num_rows for t in held) >= rows:
+                yield pa.concat_tables(held)
+                held = []
     finally:
         validator.close()
     if report.read == 0:
@@ -112,27 +173,26 @@ def read_valid(
             problems=report.problems,
             total=report.rejected,
         )
-    return (pa.concat_tables(valid) if valid else schema.empty_table()), report
+    if held:
+        yield pa.concat_tables(held)
 
 
-def _validate(source: Source, validator: Validator, report: IngestReport, progress: Progress | None) -> list[pa.Table]:
-    """The valid rows of every chunk of ``source``; counts and the first problems go to ``report``."""
-    valid: list[pa.Table] = []
+def _validate(
+    source: Source, validator: Validator, report: IngestReport, progress: Progress | None
+) -> Iterator[pa.Table]:
+    """The valid rows of each chunk of ``source``; counts and the first problems go to ``report``."""
     done = 0
     for chunk in source.chunks:
         room = MAX_PROBLEMS - len(report.problems)
-        if source.format == "jsonl":
-            checked = validator.check_jsonl(chunk, room)
-        else:
-            checked = validator.check(str(chunk.table), room)  # a relation DuckDB reads
+        # JSONL lines; Arrow rows (Parquet) or a relation DuckDB reads (CSV)
+        checked = validator.check_jsonl(chunk, room) if source.format == "jsonl" else validator.check_arrow(chunk, room)
         report.read += checked.valid.num_rows + checked.invalid
         report.rejected += checked.invalid
         report.problems += checked.problems
-        valid.append(checked.valid)
         done += chunk.size
         if progress:
             progress("reading", done, source.total or done)
-    return valid
+        yield checked.valid
 
 
 def _write(ledger: UsageWriter, kind: str, batch: pa.Table, report: IngestReport, progress: Progress | None) -> None:

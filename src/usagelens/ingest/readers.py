@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from usagelens.errors import InvalidInput
 from usagelens.ingest.fields import lit
@@ -33,18 +35,22 @@ FORMATS = {
     ".pq": "parquet",
 }
 _BLOCK = 64 << 20  # JSONL is read in blocks of whole lines
+_ROWS = 1 << 20  # Parquet is read in batches of at most this many rows
 
 
 @dataclass(frozen=True)
 class Chunk:
     """Raw records: the SQL text of a relation DuckDB reads from the file itself (with a
     ``_line`` column and the source's columns), or (JSONL) a block of whole lines whose first
-    line is number ``first_line``."""
+    line is number ``first_line``. A Parquet chunk also carries its rows as read by Arrow
+    (``arrow``, columns by field name): the relation then holds exactly those rows."""
 
     table: str | None
     size: int  # bytes or rows consumed, for progress
     jsonl: bytes | None = None
     first_line: int = 1
+    arrow: pa.Table | None = None
+    breaks: int | None = None  # newlines in ``jsonl``, when the reader counted them
 
 
 @dataclass(frozen=True)
@@ -102,20 +108,14 @@ def _jsonl(name: str, handle: BinaryIO, size: int, what: str) -> Source:
         return Source(name, "jsonl", "record", size, {}, iter([Chunk(None, size or len(data), data, 1)]))
 
     def chunks() -> Iterator[Chunk]:
-        line_no, rest, block = 1, b"", first
+        line_no, block = 1, first
         with handle:
-            while True:
-                data = rest + block
-                if not block:
-                    rest = b""
-                else:
-                    cut = data.rfind(b"\n") + 1
-                    data, rest = data[:cut], data[cut:]
-                if data:
-                    yield Chunk(None, len(data), data, line_no)
-                    line_no += data.count(b"\n") + (not data.endswith(b"\n"))
-                if not block:
-                    return
+            while block:
+                if not block.endswith(b"\n"):
+                    block += handle.readline()  # the rest of the block's last line
+                breaks = block.count(b"\n")
+                yield Chunk(None, len(block), block, line_no, breaks=breaks)
+                line_no += breaks + (not block.endswith(b"\n"))
                 block = handle.read(_BLOCK)
 
     return Source(name, "jsonl", "line", size, {}, chunks())
@@ -135,6 +135,14 @@ class _Prefixed:
             self._head = head[n:]
             return head[:n]
         return head + self._handle.read(n - len(head))
+
+    def readline(self) -> bytes:
+        head, self._head = self._head, b""
+        cut = head.find(b"\n") + 1
+        if cut:
+            self._head = head[cut:]
+            return head[:cut]
+        return head + self._handle.readline()
 
     def __enter__(self) -> _Prefixed:
         return self
@@ -197,8 +205,29 @@ def _parquet(path: str, fields: tuple[Field, ...]) -> Source:
         con.close()
     columns = {name: typ for name, typ, *_ in described if name != "file_row_number"}
     _check_columns(path, list(columns), fields)
-    relation = f"(SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) FROM {reader})"
-    return Source(path, "parquet", "row", rows, columns, iter([Chunk(relation, rows)]))
+    return Source(path, "parquet", "row", rows, columns, _parquet_chunks(path, reader, rows))
+
+
+def _parquet_chunks(path: str, reader: str, rows: int) -> Iterator[Chunk]:
+    """Batches of rows read by Arrow, each with the relation DuckDB reads them through (the
+    exact, slower path validation falls back to). Rows Arrow cannot read come as one relation."""
+
+    def rows_of(start: int, end: int | None) -> str:
+        until = "" if end is None else f" AND file_row_number < {end}"
+        return (
+            f"(SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) FROM {reader} "
+            f"WHERE file_row_number >= {start}{until})"
+        )
+
+    done = 0
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=_ROWS):
+            end = done + batch.num_rows
+            yield Chunk(rows_of(done, end), batch.num_rows, arrow=pa.Table.from_batches([batch]))
+            done = end
+    except (pa.ArrowException, OSError):
+        if done < rows:
+            yield Chunk(rows_of(done, None), rows - done)
 
 
 def _describe(path: str, sql: str) -> list[str]:

@@ -6,20 +6,21 @@ file parser, not the store), so validation keeps pace with bulk ingest.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from usagelens.errors import InvalidInput, Problem
 from usagelens.ingest.fields import ColumnTypeError, FieldSQL, field_sql, lit, problem
-from usagelens.ingest.lines import split_lines
+from usagelens.ingest.lines import braced_lines, split_lines
 from usagelens.ingest.readers import Chunk
+from usagelens.ingest.typed import fast_rows
 from usagelens.model import EVENT_SCHEMA, Field, FieldType, with_defaults
 
 __all__ = ["Checked", "Validator"]
@@ -146,31 +147,58 @@ class Validator:
 
         Lines are split and numbered by us (``ingest.lines``). Arrow's JSON reader, which
         crashes on some shapes and may read a line as two rows or none, only ever sees a chunk
-        whose every line is braced (``Lines.braced``), and its rows are used only when there
-        are exactly as many as lines (then row *i* is line *i*). It refuses any type mismatch or
-        unknown field; a chunk it refuses, or in which it finds an invalid value, is checked
+        whose every line is braced (``braced_lines``, else ``Lines.braced``), and its rows are
+        used only when there are exactly as many as lines (then row *i* is line *i*). It refuses
+        any type mismatch or unknown field; its typed columns are checked by ``typed.fast_rows``
+        (else by the SQL rules); a chunk it refuses, or in which a value is invalid, is checked
         again line by line (each line exactly one object) for exact, per-line messages.
         """
         assert chunk.jsonl is not None
+        count = braced_lines(chunk.jsonl, chunk.breaks) if self._fast_sql else None
+        if count:
+            checked = self._typed_jsonl(chunk.jsonl, np.arange(chunk.first_line, chunk.first_line + count), room)
+            if checked is not None:
+                return checked
         split = split_lines(chunk.jsonl, chunk.first_line, self.unit)
         lines = split.table
-        if self._fast_sql and lines.num_rows and split.braced():
-            typed = self._arrow_parse(chunk.jsonl)
-            if typed is not None and typed.num_rows == lines.num_rows:
-                checked = self._run(self._fast_sql, typed.add_column(0, "_line", lines["_line"]), room)
-                if not checked.invalid:
-                    return checked
+        if self._fast_sql and lines.num_rows and split.braced() and not count:
+            checked = self._typed_jsonl(chunk.jsonl, lines["_line"], room)
+            if checked is not None:
+                return checked
         checked = self._run(self._sql, lines, room - len(split.problems)) if lines.num_rows else self._empty()
         if not split.problems:
             return checked
         problems = sorted([*split.problems, *checked.problems], key=lambda p: p.at)[:room]
         return Checked(checked.valid, checked.invalid + len(split.problems), problems, checked.lines)
 
+    def _typed_jsonl(self, data: bytes, numbers: np.ndarray | pa.ChunkedArray, room: int) -> Checked | None:
+        """The chunk through Arrow's typed parse, when every value is valid; else None.
+        ``numbers``: the number of each line, as we split them."""
+        typed = self._arrow_parse(data)
+        if typed is None or typed.num_rows != len(numbers):
+            return None
+        lines = pa.chunked_array([numbers], pa.int64()) if isinstance(numbers, np.ndarray) else numbers
+        rows = fast_rows(typed, self.fields, self.schema, self._params["max_time"], check_utf8=False)
+        if rows is not None:
+            return Checked(rows, 0, [], lines)
+        checked = self._run(self._fast_sql, typed.add_column(0, "_line", lines), room)
+        return None if checked.invalid else checked
+
+    def check_arrow(self, chunk: Chunk, room: int = MAX_PROBLEMS) -> Checked:
+        """Check a chunk read by Arrow (``Chunk.arrow``), falling back to the SQL rules over the
+        relation of the same rows (``Chunk.table``) when a row may be invalid."""
+        if chunk.arrow is not None:
+            rows = fast_rows(chunk.arrow, self.fields, self.schema, self._params["max_time"])
+            if rows is not None:
+                return Checked(rows, 0, [], None)
+        assert chunk.table is not None
+        return self._run(self._sql, chunk.table, room)
+
     def _arrow_parse(self, data: bytes) -> pa.Table | None:
         try:
             return pajson.read_json(
-                io.BytesIO(data),
-                read_options=pajson.ReadOptions(block_size=1 << 20),
+                pa.BufferReader(pa.py_buffer(data)),  # no copy
+                read_options=pajson.ReadOptions(block_size=4 << 20),
                 parse_options=pajson.ParseOptions(explicit_schema=self._fast_schema, unexpected_field_behavior="error"),
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

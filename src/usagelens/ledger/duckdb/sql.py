@@ -123,7 +123,9 @@ def rollup_append_sql(table: str, with_labels: bool = True, sign: str = "") -> s
     Each event is paired with each grain, then aggregated once per rollup (a cross join was
     faster than rolling hours up into days, for 1,000 and for 1,000,000 events). The NSFW
     rollup, one row per (event, label), is skipped when no event carries a label. With
-    ``sign="-"`` the rows subtract exactly what those events added (a void).
+    ``sign="-"`` the rows subtract exactly what those events added (a void). Batches of fewer than
+    ``write.ARROW_ROLLUP_BELOW`` events get the same rows from Arrow (``rollup_rows.py``): planning
+    this statement alone costs ~4 ms.
     """
     raw = ", ".join(f"{sign}{expr} AS {m}" for m, expr in RAW_MEASURES.items())
     keys = ", ".join(f"e.{k}" for k in _KEYS)

@@ -3,16 +3,26 @@
 One ``Writer`` per store, used under the ledger's write lock. It keeps in memory what every
 write would otherwise ask the database for (the id hashes, the known team/project pairs, the
 rollup bookkeeping) and persists the bookkeeping in the same transaction as each insert.
+
+Where the time goes (1M events into an empty store, ``docs/benchmarks.md``): DuckDB's insert of
+the raw events and of the rollup rows, the rollup aggregation, then — far behind — hashing
+and the duplicate check. A write of several batches (``write_many``) is one transaction that
+reads the batches one at a time, so a file of any size is written in bounded memory.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from usagelens.ledger.duckdb import sql as q
+from usagelens.ledger.duckdb.dedupe import STORED_IDS, Probe, Written, hashes, new_rows, stored_by_join
 from usagelens.ledger.duckdb.keyset import KeySet
+from usagelens.ledger.duckdb.rollup_rows import rollup_rows
 from usagelens.ledger.duckdb.voids import Void, VoidPlan, apply_void, plan_void
 
 __all__ = ["COMPACT_AT", "Writer"]
@@ -20,6 +30,15 @@ __all__ = ["COMPACT_AT", "Writer"]
 #: Rows in ``rollups_recent`` that trigger a compaction into the sorted main tables. Every
 #: query also scans the recent rows, so this bounds what a query pays for unsorted data.
 COMPACT_AT = 50_000
+#: Batches smaller than this get their rollup rows from Arrow (``rollup_rows``), larger ones
+#: from one parallel DuckDB statement (measured crossover: 20k-30k events).
+ARROW_ROLLUP_BELOW = 20_000
+#: Rows written per step of one transaction: DuckDB's memory for the rollup aggregation and the
+#: insert stays bounded however large a batch is.
+SLICE_ROWS = 1 << 20
+#: A write of at least this many rows into a store whose id set is not loaded checks them with a
+#: semi-join instead of loading the set (``dedupe``).
+JOIN_ROWS = 50_000
 
 
 class Writer:
@@ -38,10 +57,7 @@ class Writer:
         if self._keys is None:
             # DuckDB sorts in parallel, faster than numpy at 10M rows
             # a voided id stays taken: its hash is kept too
-            got = cur.execute(
-                "SELECT hash(team_id, id) AS k FROM (SELECT team_id, id FROM events UNION ALL "
-                "SELECT team_id, id FROM voids) ORDER BY k"
-            ).fetchnumpy()
+            got = cur.execute(f"SELECT hash(team_id, id) AS k FROM ({STORED_IDS}) ORDER BY k").fetchnumpy()
             self._keys = KeySet(np.asarray(got["k"], dtype=np.uint64), is_sorted=True)
         return self._keys
 
@@ -71,102 +87,113 @@ class Writer:
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
-        """Write the new rows of ``batch`` (already in ``EVENT_SCHEMA``); returns which rows were."""
-        k = _hashes(cur, batch)
-        keep = self._new_rows(cur, batch, k)
-        new = batch if keep.all() else batch.filter(pa.array(keep))
-        if new.num_rows:
-            self._append(cur, new)
-            self.keys(cur).add(k[keep])
-        return keep
+        """Write the new rows of ``batch`` (already in ``EVENT_SCHEMA``) in one transaction;
+        returns which rows were. A large batch goes in slices of ``SLICE_ROWS`` (bounded work
+        memory; the same rows, the same transaction)."""
+        slices = [batch.slice(i, SLICE_ROWS) for i in range(0, batch.num_rows, SLICE_ROWS)] or [batch]
+        # one large write into a store whose id set is not loaded: ask the store, load nothing
+        join = self._keys is None and len(slices) == 1 and batch.num_rows >= JOIN_ROWS
+        return np.concatenate(self.write_many(cur, slices, join=join))
 
-    def _new_rows(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table, k: np.ndarray) -> np.ndarray:
-        """Mask of rows to write: first of their id in the batch, and not stored before."""
-        keep = np.ones(len(k), dtype=bool)
-        order = np.argsort(k)
-        ordered = k[order]
-        equal = ordered[1:] == ordered[:-1]
-        if equal.any():  # some hash repeats within the batch: resolve those rows exactly
-            same = np.zeros(len(k), dtype=bool)
-            same[1:] |= equal
-            same[:-1] |= equal
-            repeated = np.sort(order[same])
-            keep[repeated] = False
-            keep[_exact(cur, batch, repeated, "SELECT min(_rn) FROM _c GROUP BY team_id, id")] = True
-        stored = np.empty(len(k), dtype=bool)
-        stored[order] = self.keys(cur).contains_sorted(ordered)
-        candidates = np.nonzero(keep & stored)[0]
-        if len(candidates):  # hash hits: skip only ids really stored
-            sql = (
-                "SELECT _rn FROM _c SEMI JOIN (SELECT team_id, id FROM events UNION ALL "
-                "SELECT team_id, id FROM voids) e USING (team_id, id)"
-            )
-            keep[_exact(cur, batch, candidates, sql)] = False
-        return keep
-
-    def _append(self, cur: duckdb.DuckDBPyConnection, new: pa.Table) -> None:
-        recent = self.recent_rows(cur)
+    def write_many(
+        self, cur: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table], *, join: bool = False
+    ) -> list[np.ndarray]:
+        """Write the new rows of each batch, as if written in order, in one transaction; returns
+        which rows of each were written. ``batches`` is read one batch at a time, inside the
+        transaction: an exception it raises rolls everything back. ``join``: check stored ids
+        with a semi-join in the store instead of the in-memory id set (``dedupe``)."""
+        stored = stored_by_join(cur) if join else self.keys(cur).contains_sorted
+        recent, known = self.recent_rows(cur), self._known_pairs(cur)
+        written = Written()
+        masks = []
         cur.execute("BEGIN")
         try:
-            fresh, added = self._insert(cur, new)
+            for batch in batches:
+                masks.append(self._write_one(cur, batch, stored, known, written))
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
-        self._recent = recent + added
-        self._known_pairs(cur).update(fresh)
+        self._recent = recent + written.added
+        known.update(written.pairs)
+        if written.hashes and self._keys is not None:
+            added, is_sorted = written.all_hashes()
+            self._keys.add(added, is_sorted=is_sorted)
+        return masks
 
-    def _insert(self, cur: duckdb.DuckDBPyConnection, new: pa.Table) -> tuple[list[tuple[str, str]], int]:
-        """Insert ``new`` and its rollup rows inside the caller's transaction; returns the
-        (team, project) pairs registered and the rollup rows added."""
-        pairs = new.group_by(["team_id", "project_id"]).aggregate([])
-        fresh = [
-            p
-            for p in zip(pairs["team_id"].to_pylist(), pairs["project_id"].to_pylist(), strict=True)
-            if p not in self._known_pairs(cur)
-        ]
+    def _write_one(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batch: pa.Table,
+        stored: Probe,
+        known: set[tuple[str, str]],
+        written: Written,
+    ) -> np.ndarray:
+        k = hashes(cur, batch)
+        ordered = np.sort(k)
+        keep = new_rows(cur, batch, k, ordered, stored, written)
+        if not keep.any():
+            return keep
+        new = batch if keep.all() else batch.filter(pa.array(keep))
+        written.added += self._insert(cur, new, known, written.pairs)
+        written.hashes.append(ordered if keep.all() else np.sort(k[keep]))
+        return keep
+
+    def _insert(
+        self, cur: duckdb.DuckDBPyConnection, new: pa.Table, known: set[tuple[str, str]], fresh: set[tuple[str, str]]
+    ) -> int:
+        """Insert ``new`` and its rollup rows inside the caller's transaction; new (team,
+        project) pairs are registered and added to ``fresh``. Returns the rollup rows added."""
+        pairs = new.group_by(["team_id", "project_id"], use_threads=False).aggregate([])
+        found = zip(pairs["team_id"].to_pylist(), pairs["project_id"].to_pylist(), strict=True)
+        unseen = [p for p in found if p not in known and p not in fresh]
         labels = new["nsfw"].null_count < new.num_rows
-        cur.register("_new", new)
-        try:
-            cols = ", ".join(q.EVENT_COLUMNS)
-            cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM _new")
-            if fresh:
-                _register_pairs(cur, fresh)
+        # the statements read ``_new`` (and ``_rollup``) by name from this frame (a replacement
+        # scan): a table registered inside a transaction stays alive until its commit
+        _new = new  # read by DuckDB, by name
+        cols = ", ".join(q.EVENT_COLUMNS)
+        cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM _new")
+        if unseen:
+            _register_pairs(cur, unseen)
+            fresh.update(unseen)
+        if new.num_rows >= ARROW_ROLLUP_BELOW:
             (added,) = cur.execute(q.rollup_append_sql("_new", with_labels=labels)).fetchall()[0]
-        finally:
-            cur.unregister("_new")
-        return fresh, added
+            return int(added)
+        _rollup = rollup_rows(new, with_labels=labels)
+        cur.execute("INSERT INTO rollups_recent SELECT * FROM _rollup")
+        return int(_rollup.num_rows)
 
     def void(self, cur: duckdb.DuckDBPyConnection, team: str, ids: list[str], record: Void) -> VoidPlan:
         """Move the stored events of ``team`` among ``ids`` to ``voids``, subtract them from every
         rollup and write ``record.replacements``, in one transaction; see ``Ledger.void_events``."""
         plan = plan_void(cur, team, ids)
         recent = self.recent_rows(cur)
+        known = self._known_pairs(cur)
         keep = self._new_rows_of(cur, record.replacements)
         new = record.replacements.filter(pa.array(keep)) if record.replacements is not None else None
+        fresh: set[tuple[str, str]] = set()
         cur.execute("BEGIN")
         try:
             added = apply_void(cur, team, plan.voided, record)
-            fresh: list[tuple[str, str]] = []
             if new is not None and new.num_rows:
-                fresh, more = self._insert(cur, new)
-                added += more
+                added += self._insert(cur, new, known, fresh)
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
         self._recent = recent + added
-        self._known_pairs(cur).update(fresh)
+        known.update(fresh)
         self._voids = self._voids or bool(plan.voided)
         if new is not None and new.num_rows:
-            self.keys(cur).add(_hashes(cur, new))
+            self.keys(cur).add(hashes(cur, new))
         plan.kept = keep
         return plan
 
     def _new_rows_of(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table | None) -> np.ndarray:
         if batch is None or batch.num_rows == 0:
             return np.zeros(0, dtype=bool)
-        return self._new_rows(cur, batch, _hashes(cur, batch))
+        k = hashes(cur, batch)
+        return new_rows(cur, batch, k, np.sort(k), self.keys(cur).contains_sorted, Written())
 
     def wants_compaction(self) -> bool:
         """Whether enough rollup rows wait in ``rollups_recent`` to move them."""
@@ -184,7 +211,7 @@ class Writer:
                 cur.execute(stmt)
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
         self._recent = 0
 
@@ -194,14 +221,10 @@ class Writer:
         self._pairs = None
 
 
-def _hashes(cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
-    """``hash(team_id, id)`` of every row of ``batch``, as the id set stores them."""
-    cur.register("_batch", batch)
-    try:
-        got = cur.execute("SELECT hash(team_id, id) AS k FROM _batch").fetchnumpy()["k"]
-    finally:
-        cur.unregister("_batch")
-    return np.asarray(got, dtype=np.uint64)
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction; a failure to do so must not hide the first error."""
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
 
 
 def _register_pairs(cur: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:
@@ -211,12 +234,3 @@ def _register_pairs(cur: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]
         "INSERT INTO projects (team_id, id) SELECT unnest($t), unnest($p) ON CONFLICT DO NOTHING",
         {"t": [t for t, _ in pairs], "p": [p for _, p in pairs]},
     )
-
-
-def _exact(cur: duckdb.DuckDBPyConnection, batch: pa.Table, rows: np.ndarray, sql: str) -> np.ndarray:
-    """Run ``sql`` over the ids of ``rows`` (as table ``_c`` with row numbers ``_rn``)."""
-    ids = batch.select(["team_id", "id"]).take(pa.array(rows))
-    cur.register("_c", ids.append_column("_rn", pa.array(rows, pa.int64())))
-    got = cur.execute(sql).fetchall()
-    cur.unregister("_c")
-    return np.array([r[0] for r in got], dtype=np.int64)
