@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from usagelens.ledger.tiling import GRAINS, STEPS, Piece
+from usagelens.ledger.tiling import GRAINS, STEPS, Piece, tile
 
-__all__ = ["GRAIN_CODES", "ROLLUPS", "Rollup", "buckets", "choose_rollup"]
+if TYPE_CHECKING:
+    from usagelens.ledger.base import FactQuery
+
+__all__ = ["GRAIN_CODES", "ROLLUPS", "Rollup", "buckets", "choose_rollup", "plan"]
 
 #: Grain name -> the code stored in the rollup tables.
 GRAIN_CODES: dict[str, int] = {"day": 0, "hour": 1, "week": 2}
@@ -49,6 +53,19 @@ def choose_rollup(dims: set[str]) -> Rollup | None:
         if needed <= set(rollup.dims) and ("label" in rollup.dims) == ("label" in needed):
             return rollup
     return None
+
+
+def plan(query: FactQuery) -> tuple[Rollup | None, list[Piece]]:
+    """The rollup that answers ``query`` (None: raw events) and the pieces tiling its window
+    (an empty window: one empty raw piece), as every backend plans a fact query."""
+    dims = set(query.by) | ({"user_id"} if query.user_ids is not None else set())
+    dims |= {"model_id"} if query.model_ids is not None else set()
+    rollup = choose_rollup(dims)
+    day_tz = query.timezone if "day" in query.by else None
+    pieces = tile(query.start, query.end, rollup.grains if rollup else (), day_tz, query.per)
+    if not pieces:
+        pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
+    return rollup, pieces
 
 
 def buckets(pieces: list[Piece]) -> list[tuple[int, datetime, datetime | None]]:

@@ -40,9 +40,8 @@ from usagelens.ledger.clickhouse.control import ClaimsMixin
 from usagelens.ledger.clickhouse.entities import Entities
 from usagelens.ledger.clickhouse.facts import fact_sql
 from usagelens.ledger.clickhouse.schema import SCHEMA_VERSION, schema_sql
-from usagelens.ledger.rollups import ROLLUPS, choose_rollup
+from usagelens.ledger.rollups import ROLLUPS, plan
 from usagelens.ledger.shape import split_api, split_results
-from usagelens.ledger.tiling import Piece, tile
 from usagelens.model import ENTITY_KINDS, EVENT_SCHEMA, VOID_SCHEMA, VoidResult, WriteResult
 
 __all__ = ["ClickHouseLedger"]
@@ -234,13 +233,7 @@ class ClickHouseLedger(ClaimsMixin):
 
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums over the window; see ``UsageReader.facts``."""
-        dims = set(query.by) | ({"user_id"} if query.user_ids is not None else set())
-        dims |= {"model_id"} if query.model_ids is not None else set()
-        rollup = choose_rollup(dims)
-        day_tz = query.timezone if "day" in query.by else None
-        pieces = tile(query.start, query.end, rollup.grains if rollup else (), day_tz, query.per)
-        if not pieces:
-            pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
+        rollup, pieces = plan(query)
         sql, params = fact_sql(self.db, query, rollup, pieces)
         rows = self._arrow(sql, params)
         if query.by:  # a group whose events were all voided sums to nothing

@@ -25,15 +25,16 @@ from usagelens.ledger.duckdb import facts as duckdb_facts
 from usagelens.ledger.duckdb import hot, hotrows
 from usagelens.ledger.duckdb.sql import quote
 from usagelens.ledger.duckdb.write import Writer
-from usagelens.ledger.rollups import Rollup, choose_rollup
+from usagelens.ledger.rollups import Rollup, plan
 from usagelens.ledger.shape import split_api
-from usagelens.ledger.tiling import Piece, tile
+from usagelens.ledger.tiling import Piece
 
 __all__ = ["FactReader"]
 
 _POOL: ThreadPoolExecutor | None = None
 #: Teams whose rows not compacted are kept (each read once per write).
 _RECENT_TEAMS = 16
+Plan = tuple[Rollup | None, list[Piece]]
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -69,26 +70,25 @@ class FactReader:
 
     def facts(self, query: FactQuery) -> pa.Table:
         """Grouped sums over the window; see ``UsageReader.facts``."""
-        got = self._from_memory(query)
-        return self._finish(query, self._from_sql(query) if got is None else got)
+        planned = plan(query)
+        got = self._from_memory(query, planned)
+        return self._finish(query, self._from_sql(query, planned) if got is None else got)
 
     def facts_many(self, queries: list[FactQuery]) -> list[pa.Table]:
         """``facts`` of each query, in order."""
-        got: list[pa.Table | None] = [self._from_memory(q) for q in queries]
+        plans = [plan(q) for q in queries]
+        got: list[pa.Table | None] = [self._from_memory(q, p) for q, p in zip(queries, plans, strict=True)]
         missing = [i for i, t in enumerate(got) if t is None]
         if len(missing) == 1:
-            got[missing[0]] = self._from_sql(queries[missing[0]])
+            got[missing[0]] = self._from_sql(queries[missing[0]], plans[missing[0]])
         elif missing:
-            for i, t in zip(missing, _pool().map(self._from_sql, [queries[i] for i in missing]), strict=True):
+            asked = _pool().map(self._from_sql, [queries[i] for i in missing], [plans[i] for i in missing])
+            for i, t in zip(missing, asked, strict=True):
                 got[i] = t
         return [self._finish(q, cast(pa.Table, t)) for q, t in zip(queries, got, strict=True)]
 
-    def clear(self) -> None:
-        """Forget what is held in memory."""
-        self._hot.clear()
-
-    def _from_memory(self, query: FactQuery) -> pa.Table | None:
-        rollup, pieces = _plan(query)
+    def _from_memory(self, query: FactQuery, planned: Plan) -> pa.Table | None:
+        rollup, pieces = planned
         if rollup is None or not _whole_hours(query, pieces):
             return None
         generation = self._generation()
@@ -127,8 +127,8 @@ class FactReader:
                 self._recent.popitem(last=False)
         return got
 
-    def _from_sql(self, query: FactQuery) -> pa.Table:
-        rollup, pieces = _plan(query)
+    def _from_sql(self, query: FactQuery, planned: Plan) -> pa.Table:
+        rollup, pieces = planned
         cur = self._con.cursor()
         try:
             recent = self._writer.recent_rows(cur) > 0
@@ -156,29 +156,16 @@ class FactReader:
         cur = self._con.cursor()
         try:
             whole = day is None or day == hotrows.ALL_HOURS
-            if whole and cur.execute(hotrows.count_sql(rollup, team, quote, day)).fetchall()[0][0] > _max_rows():
+            if (
+                whole
+                and cur.execute(hotrows.count_sql(rollup, team, quote, day)).fetchall()[0][0] > hotrows.MAX_ENTRY_ROWS
+            ):
                 raise hotrows.Unfit(f"{team}: too many {rollup.name} rows to hold")
             return cast(pa.Table, cur.execute(hotrows.load_sql(rollup, team, quote, day)).to_arrow_table())
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
             raise hotrows.Unfit(str(exc)) from exc  # a sum past BIGINT millionths: SQL answers
         finally:
             cur.close()
-
-
-def _max_rows() -> int:
-    return hotrows.MAX_ENTRY_ROWS  # read at call time: tests lower it
-
-
-def _plan(query: FactQuery) -> tuple[Rollup | None, list[Piece]]:
-    """The rollup that answers ``query`` and the pieces tiling its window."""
-    dims = set(query.by) | ({"user_id"} if query.user_ids is not None else set())
-    dims |= {"model_id"} if query.model_ids is not None else set()
-    rollup = choose_rollup(dims)
-    day_tz = query.timezone if "day" in query.by else None
-    pieces = tile(query.start, query.end, rollup.grains if rollup else (), day_tz, query.per)
-    if not pieces:
-        pieces = [Piece(None, query.start, query.start, query.start if day_tz else None)]
-    return rollup, pieces
 
 
 def _whole_hours(query: FactQuery, pieces: list[Piece]) -> bool:

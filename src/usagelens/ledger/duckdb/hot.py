@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from usagelens.ledger.base import BASE_MEASURES
-from usagelens.ledger.duckdb.hotrows import ALL_HOURS, Rows, Unfit, rows_of
+from usagelens.ledger.duckdb.hotrows import ALL_HOURS, SCALED, Rows, Unfit, rows_of
 from usagelens.ledger.rollups import Rollup
 
 __all__ = ["HOT_ROWS", "HotFacts"]
@@ -35,7 +35,6 @@ __all__ = ["HOT_ROWS", "HotFacts"]
 HOT_ROWS = 3_000_000
 _EXACT = float(2**52)
 _CU = pa.decimal128(38, 6)
-_SCALED = ("cu", "discount")
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1)
 _MICRO = timedelta(microseconds=1)
@@ -120,11 +119,6 @@ class HotFacts:
                     total -= old.rows if old is not None else 0
         return entry
 
-    def clear(self) -> None:
-        """Forget every entry."""
-        with self._lock:
-            self._entries.clear()
-
 
 def _slice(rows: Rows, a: datetime, b: datetime) -> slice:
     lo, hi = np.searchsorted(rows.times, [_micros(a), _micros(b)])
@@ -175,7 +169,7 @@ def _micros(t: datetime) -> int:
 
 def _column(measure: str, sums: np.ndarray) -> pa.Array:
     ints = sums.astype(np.int64)
-    if measure not in _SCALED:
+    if measure not in SCALED:
         return pa.array(ints)
     # millionths are the unscaled value of decimal128(38, 6): 128-bit little-endian two's
     # complement, the low word the integer and the high word its sign

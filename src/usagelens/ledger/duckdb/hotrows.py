@@ -21,6 +21,7 @@ from usagelens.ledger.rollups import ROLLUPS, Rollup
 __all__ = [
     "ALL_HOURS",
     "MAX_ENTRY_ROWS",
+    "SCALED",
     "Rows",
     "Unfit",
     "count_sql",
@@ -39,7 +40,8 @@ class Unfit(Exception):
     """Rows memory does not hold: too many, or a sum past BIGINT millionths."""
 
 
-_SCALED = ("cu", "discount")
+#: Measures held as integer millionths (CU).
+SCALED = ("cu", "discount")
 _DAY = timedelta(days=1)
 
 
@@ -163,7 +165,7 @@ def rows_of(table: pa.Table, dims: tuple[str, ...]) -> Rows:
 
 def _sums() -> str:
     return ", ".join(
-        f"(sum({m}) * 1000000)::BIGINT AS {m}" if m in _SCALED else f"sum({m})::BIGINT AS {m}" for m in BASE_MEASURES
+        f"(sum({m}) * 1000000)::BIGINT AS {m}" if m in SCALED else f"sum({m})::BIGINT AS {m}" for m in BASE_MEASURES
     )
 
 
