@@ -190,9 +190,10 @@ def _local():
 DIGITS = st.sampled_from(["0", "1", "9", "٣", "９", "𝟘", "²"])
 HOSTILE = st.one_of(
     st.text(max_size=30),
-    # long values, within what a URL can carry (httpx refuses a query over 64 KiB)
+    # long values, within what a URL can carry: httpx refuses a query over 64 KiB before sending
+    # it, and five "/" * 5000 percent-encoded (15,000 characters each) passed that (CI, stop 22)
     st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1000, max_size=2500),
-    st.sampled_from(["A" * 5000, "/" * 5000, "é" * 1024, "\u0660" * 1024]),
+    st.sampled_from(["A" * 5000, "/" * 4000, "é" * 1024, "\u0660" * 1024]),
     st.builds("".join, st.lists(DIGITS, min_size=1, max_size=12)),
     st.sampled_from(["", " ", "\x00", "..", "/etc/passwd", "UTC", "Europe/Paris", "team_a", "activity", "usages"]),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
