@@ -88,18 +88,19 @@ def test_memory_answers_equal_the_statement_and_the_oracle(duck, monkeypatch, sp
         assert as_facts(ledger.facts(q), by) == expected_facts(kept, q)
 
 
-def test_uncompacted_rows_filters_raw_slices_and_days_go_to_the_statement(duck, monkeypatch):
+def test_uncompacted_rows_come_from_memory_filters_raw_slices_and_days_go_to_the_statement(duck, monkeypatch):
     ledger = duck
     team = fresh_prefix() + "team_a"
     rows = [event(i, BASE + timedelta(hours=5 * i), user_id=f"u{i % 3}", team_id=team) for i in range(40)]
     ledger.write_events(table(rows))
     ran = statements(monkeypatch)
     whole = FactQuery(team, BASE, BASE + timedelta(days=9), ("user_id",))
-    ledger.facts(whole)
-    assert len(ran) == 1  # rows still in rollups_recent
+    got = ledger.facts(whole)
+    assert ran == []  # every row still in rollups_recent, every key new to memory: memory adds them
+    assert as_facts(got, whole.by) == expected_facts(rows, whole)
     ledger.maintain()
     ledger.facts(whole)
-    assert len(ran) == 1
+    assert ran == []
     for q in (
         FactQuery(team, BASE + timedelta(minutes=30), BASE + timedelta(days=2)),
         FactQuery(team, BASE, BASE + timedelta(days=2), project_ids=("proj_1",)),
@@ -108,7 +109,7 @@ def test_uncompacted_rows_filters_raw_slices_and_days_go_to_the_statement(duck, 
         FactQuery(team, BASE, BASE + timedelta(days=2), ("project_id",)),
     ):
         assert as_facts(ledger.facts(q), q.by) == expected_facts(rows, q)
-    assert len(ran) == 6
+    assert len(ran) == 5
 
 
 @pytest.mark.parametrize(
@@ -168,10 +169,21 @@ def test_rows_not_compacted_are_added_from_memory_and_a_compaction_in_flight_def
         assert len(ran) == 1
     finally:
         duck._upkeep.generation += 1
-    new = [event("c0", BASE + timedelta(hours=7), team_id=team, user_id="someone new")]
-    duck.write_events(table(new))  # a key the main tables have never seen: the statement answers
-    assert as_facts(duck.facts(q), q.by) == expected_facts(day + later + new, q)
-    assert len(ran) == 2
+    new = [
+        event("c0", BASE + timedelta(hours=7), team_id=team, user_id="someone new"),
+        event("c1", BASE + timedelta(hours=30), team_id=team, user_id="a"),  # sorts before u0..u3
+        event("c2", BASE + timedelta(days=1, hours=1), team_id=team, user_id="zz", model_id=None),
+    ]
+    duck.write_events(table(new))  # keys the main tables have never seen: still from memory, in order
+    for q in (
+        FactQuery(team, BASE, BASE + timedelta(days=3), ("user_id",)),
+        FactQuery(team, BASE + timedelta(hours=5), BASE + timedelta(hours=50), ("user_id",)),
+        FactQuery(team, BASE + timedelta(hours=5), BASE + timedelta(hours=50), ("model_id",)),  # a null key
+    ):
+        got = duck.facts(q)
+        assert as_facts(got, q.by) == expected_facts(day + later + new, q)
+        assert got.equals(by_statement(duck, q, monkeypatch))
+    assert len(ran) == 1 + 3  # the in-flight query above, then only the comparisons' statements
 
 
 def test_an_entry_too_big_to_hold_goes_to_the_statement(duck, monkeypatch):

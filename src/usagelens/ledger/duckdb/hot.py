@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from usagelens.ledger.base import BASE_MEASURES
-from usagelens.ledger.duckdb.hotrows import ALL_HOURS, SCALED, Rows, Unfit, rows_of
+from usagelens.ledger.duckdb.hotrows import ALL_HOURS, SCALED, Rows, Unfit, group_keys, rows_of
 from usagelens.ledger.rollups import Rollup
 
 __all__ = ["HOT_ROWS", "HotFacts"]
@@ -35,6 +36,7 @@ __all__ = ["HOT_ROWS", "HotFacts"]
 HOT_ROWS = 3_000_000
 _EXACT = float(2**52)
 _CU = pa.decimal128(38, 6)
+_INT = pa.int64()
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1)
 _MICRO = timedelta(microseconds=1)
@@ -76,18 +78,19 @@ class HotFacts:
         if first <= last:
             parts.append((codes, days, _slice(days, first, last)))
             edges.append((last, last, end))
-            if recent is not None and not _add(parts, days, recent[(rollup.name, 0)], by, first, last):
-                return None
+            if recent is not None:
+                _add(parts, days, recent[(rollup.name, 0)], by, first, last)
         every = None
         for day, a, b in edges:
             if a >= b:
                 continue
             every = every or self._entry(team, rollup, ALL_HOURS, generation)
             hours = every or self._entry(team, rollup, day, generation)
-            if hours is None or not _add(parts, days, hours, by, a, b):
+            if hours is None:
                 return None
-            if recent is not None and not _add(parts, days, recent[(rollup.name, 1)], by, a, b):
-                return None
+            _add(parts, days, hours, by, a, b)
+            if recent is not None:
+                _add(parts, days, recent[(rollup.name, 1)], by, a, b)
         if sum(p[1].size for p in parts) >= _EXACT:
             return None  # float64 could round a sum: the statement answers
         return _table(by, keys, parts)
@@ -125,33 +128,69 @@ def _slice(rows: Rows, a: datetime, b: datetime) -> slice:
     return slice(int(lo), int(hi))
 
 
-def _add(parts: list[_Part], days: Rows, other: Rows, by: tuple[str, ...], a: datetime, b: datetime) -> bool:
-    """Add ``other``'s rows in ``[a, b)`` under ``days``' groups; False when a key is unknown."""
+def _add(parts: list[_Part], days: Rows, other: Rows, by: tuple[str, ...], a: datetime, b: datetime) -> None:
+    """Add ``other``'s rows in ``[a, b)`` under ``days``' groups (code -1: a key ``days`` lacks)."""
     rows = _slice(other, a, b)
-    if rows.start == rows.stop:
-        return True
-    mapped = days.codes_of(other, by)
-    if mapped is None:
-        return False
-    parts.append((mapped, other, rows))
-    return True
+    if rows.start != rows.stop:
+        parts.append((days.codes_of(other, by), other, rows))
 
 
 def _table(by: tuple[str, ...], keys: pa.Table, parts: list[_Part]) -> pa.Table:
-    """One row per group present in ``parts`` (every group for totals), measures summed."""
+    """One row per group present in ``parts`` (every group for totals), measures summed, in the
+    order of the groups' keys (ascending, nulls last)."""
+    keys, parts, added = _new_groups(by, keys, parts)
     n = keys.num_rows if by else 1  # totals: one row, even over no events
-    split = np.concatenate([codes[rows] * 2 + e.api[rows] for codes, e, rows in parts] or [np.zeros(0, np.int64)])
-    present = np.bincount(split, minlength=2 * n).reshape(n, 2).sum(axis=1) > 0
-    if not by:
-        present[:] = True
-    cols: dict[str, pa.Array] = {d: keys[d].combine_chunks().filter(present) for d in by}
+    split = _joined([codes[rows] * 2 + e.api[rows] for codes, e, rows in parts], np.int64)
+    present: np.ndarray | None = None  # None: every group
+    if by:
+        seen = np.asarray(np.bincount(split, minlength=2 * n).reshape(n, 2).any(axis=1))
+        present = None if seen.all() else seen
+    cols: dict[str, pa.Array] = {}
+    for d in by:
+        column = keys.column(d).chunk(0) if keys.column(d).num_chunks == 1 else keys.column(d).combine_chunks()
+        cols[d] = column if present is None else column.filter(present)
     api_cols = {}
     for m in BASE_MEASURES:
-        weights = np.concatenate([e.values[m][rows] for _, e, rows in parts] or [np.zeros(0)])
+        weights = _joined([e.values[m][rows] for _, e, rows in parts], np.float64)
         sums = np.bincount(split, weights=weights, minlength=2 * n).reshape(n, 2)
-        cols[m] = _column(m, sums.sum(axis=1)[present])
-        api_cols[f"api_{m}"] = _column(m, sums[:, 1][present])
-    return pa.table(cols | api_cols)
+        if present is not None:
+            sums = sums[present]
+        cols[m] = _column(m, sums[:, 0] + sums[:, 1])
+        api_cols[f"api_{m}"] = _column(m, sums[:, 1])
+    table = pa.table(cols | api_cols)
+    if not added:
+        return table
+    order = pc.sort_indices(table, sort_keys=[(d, "ascending", "at_end") for d in by])
+    return table.take(order)
+
+
+def _new_groups(by: tuple[str, ...], keys: pa.Table, parts: list[_Part]) -> tuple[pa.Table, list[_Part], bool]:
+    """``keys`` and ``parts`` with a group past the end of ``keys`` for each key that rows of
+    ``parts`` have and ``keys`` lacks (code -1: rows written since the main tables were loaded,
+    e.g. a new user), and whether there were any."""
+    missing = [(i, np.flatnonzero(codes[rows] < 0)) for i, (codes, _, rows) in enumerate(parts)]
+    missing = [(i, at) for i, at in missing if len(at)]
+    if not missing:
+        return keys, parts, False
+    new = pa.concat_tables(
+        [parts[i][1].keys.select(list(by)).slice(parts[i][2].start).take(pa.array(at)) for i, at in missing]
+    )
+    codes_new, distinct, _ = group_keys(new, by, new.num_rows)
+    out, done = list(parts), 0
+    for i, at in missing:
+        codes, e, rows = parts[i]
+        patched = codes.copy()
+        patched[rows.start + at] = keys.num_rows + codes_new[done : done + len(at)]
+        done += len(at)
+        out[i] = (patched, e, rows)
+    return pa.concat_tables([keys, distinct.cast(keys.schema)]), out, True
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    """``arrays`` end to end (the one array itself when there is one: no copy)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
 
 def _floor_day(t: datetime) -> datetime:
@@ -170,10 +209,10 @@ def _micros(t: datetime) -> int:
 def _column(measure: str, sums: np.ndarray) -> pa.Array:
     ints = sums.astype(np.int64)
     if measure not in SCALED:
-        return pa.array(ints)
+        return pa.Array.from_buffers(_INT, len(ints), [None, pa.py_buffer(ints)])
     # millionths are the unscaled value of decimal128(38, 6): 128-bit little-endian two's
     # complement, the low word the integer and the high word its sign
     words = np.empty((len(ints), 2), dtype=np.int64)
     words[:, 0] = ints
-    words[:, 1] = ints >> 63
-    return pa.Array.from_buffers(_CU, len(ints), [None, pa.py_buffer(words.tobytes())])
+    np.right_shift(ints, 63, out=words[:, 1])
+    return pa.Array.from_buffers(_CU, len(ints), [None, pa.py_buffer(words)])

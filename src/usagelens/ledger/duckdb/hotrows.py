@@ -25,6 +25,7 @@ __all__ = [
     "Rows",
     "Unfit",
     "count_sql",
+    "group_keys",
     "load_sql",
     "recent_rows",
     "recent_sql",
@@ -93,8 +94,8 @@ class Rows:
     values: dict[str, np.ndarray]  # float64 integers (CU in millionths)
     size: float  # the largest sum of absolute values of one measure: what float64 must hold
     groups: dict[tuple[str, ...], tuple[np.ndarray, pa.Table]] = field(default_factory=dict)
-    index: dict[tuple, int] | None = None  # full key -> its number in ``grouping(dims)``
-    mapped: dict[tuple[str, ...], np.ndarray | None] = field(default_factory=dict)  # ``codes_of`` of hours
+    codings: dict[tuple[str, ...], _Coding] = field(default_factory=dict)  # how ``grouping`` numbers keys
+    mapped: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)  # ``codes_of`` of hours, recent rows
 
     @property
     def rows(self) -> int:
@@ -105,50 +106,72 @@ class Rows:
         sorts (ascending, nulls last)."""
         got = self.groups.get(by)
         if got is None:
-            got = _group(self.keys, by, self.rows)
-            self.groups[by] = got
+            codes, distinct, self.codings[by] = group_keys(self.keys, by, self.rows)
+            got = self.groups[by] = (codes, distinct)
         return got
 
-    def codes_of(self, other: Rows, by: tuple[str, ...]) -> np.ndarray | None:
-        """The group numbers under ``by`` (this entry's) of ``other``'s rows, or None when one
-        of its keys is not among this entry's (kept in ``other``: both are of one version)."""
-        if by not in other.mapped:
-            other.mapped[by] = self._codes_of(other, by)
-        return other.mapped[by]
-
-    def _codes_of(self, other: Rows, by: tuple[str, ...]) -> np.ndarray | None:
-        dims = tuple(self.keys.column_names)
-        full, distinct = self.grouping(dims)
-        if self.index is None:
-            self.index = {k: i for i, k in enumerate(zip(*distinct.to_pydict().values(), strict=True))}
-        index = self.index
-        found = [index.get(k, -1) for k in zip(*other.keys.to_pydict().values(), strict=True)]
-        at = np.array(found, dtype=np.int64)
-        if len(at) and at.min() < 0:
-            return None
-        codes, _ = self.grouping(by)
-        to_by = np.zeros(max(len(distinct), 1), dtype=np.int64)
-        to_by[full] = codes
-        return to_by[at]
+    def codes_of(self, other: Rows, by: tuple[str, ...]) -> np.ndarray:
+        """The group numbers under ``by`` (this entry's) of ``other``'s rows; -1 for a row whose
+        key is not among this entry's groups (kept in ``other``: both are of one version)."""
+        got = other.mapped.get(by)
+        if got is None:
+            self.grouping(by)
+            # vectorised: after every write the rows not compacted (up to ``COMPACT_AT``) are
+            # mapped anew, and a per-row dictionary lookup took most of a reader's time
+            got = other.mapped[by] = self.codings[by].find(other.keys.select(list(by)), other.rows)
+        return got
 
 
-def _group(keys: pa.Table, by: tuple[str, ...], rows: int) -> tuple[np.ndarray, pa.Table]:
-    """Group numbers of ``rows`` rows under ``by`` and the groups' keys (ascending, nulls last).
+@dataclass
+class _Coding:
+    """How ``group_keys`` numbers keys: per dimension its dictionary and each entry's rank, and the
+    groups' numbers (``Σ rank × place``), ascending."""
+
+    dictionaries: list[pa.Array]
+    ranks: list[np.ndarray]
+    numbers: np.ndarray
+
+    def find(self, keys: pa.Table, rows: int) -> np.ndarray:
+        """The group of each of ``rows`` rows of ``keys`` (the same columns, maybe none), -1
+        where the key is unknown."""
+        combined = np.zeros(rows, dtype=np.int64)
+        if not self.dictionaries:
+            return combined  # no dimension (totals): one group
+        unknown = np.zeros(rows, dtype=bool)
+        for column, dictionary, rank in zip(keys.columns, self.dictionaries, self.ranks, strict=True):
+            found = pc.fill_null(pc.index_in(column, value_set=dictionary, skip_nulls=False), -1)
+            at = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+            unknown |= at < 0
+            combined = combined * max(len(rank), 1) + rank[np.maximum(at, 0)] if len(rank) else combined
+        if not len(self.numbers):
+            return np.full(rows, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.numbers, combined), len(self.numbers) - 1)
+        unknown |= self.numbers[at] != combined
+        at[unknown] = -1
+        return at.astype(np.int64)
+
+
+def group_keys(keys: pa.Table, by: tuple[str, ...], rows: int) -> tuple[np.ndarray, pa.Table, _Coding]:
+    """Group numbers of ``rows`` rows under ``by``, the groups' keys (ascending, nulls last) and
+    how the numbers were made.
 
     Each column is dictionary-encoded and its values ranked; a row's group is its ranks read
     as one number, so sorting the numbers sorts the groups like ``split_api`` does. (A
     ``group_by`` with list aggregation held ~4x the entry's size at its peak: 10,000 identities.)
     """
     combined = np.zeros(rows, dtype=np.int64)
+    dictionaries, ranks = [], []
     for d in by:
         encoded = keys[d].combine_chunks().dictionary_encode(null_encoding="encode")
         order = np.asarray(pc.array_sort_indices(encoded.dictionary, null_placement="at_end"))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
         combined = combined * max(len(order), 1) + rank[np.asarray(encoded.indices)]
+        dictionaries.append(encoded.dictionary)
+        ranks.append(rank)
     distinct, first, codes = np.unique(combined, return_index=True, return_inverse=True)
-    del distinct
-    return codes.astype(np.int64).reshape(-1), keys.select(list(by)).take(pa.array(first))
+    coding = _Coding(dictionaries, ranks, distinct)
+    return codes.astype(np.int64).reshape(-1), keys.select(list(by)).take(pa.array(first)), coding
 
 
 def rows_of(table: pa.Table, dims: tuple[str, ...]) -> Rows:
