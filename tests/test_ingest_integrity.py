@@ -103,6 +103,30 @@ def test_a_request_in_a_group_commit_writes_only_its_own_rows():
     led.close()
 
 
+def test_groups_validated_while_the_previous_one_is_written_are_written_in_order():
+    """The next group is validated while the previous one is written (a pipeline of two), but
+    groups are written in the order they arrived: of requests carrying the same id, the first
+    one writes it and every later one counts it as a duplicate, and an invalid request among
+    them fails alone."""
+    led = DuckDBLedger(":memory:")
+
+    async def submit_over_time() -> list[object]:
+        writer = GroupWriter(led)
+        tasks = []
+        for k in range(24):
+            body = ('{"id": ' if k == 13 else line(ev(f"id{k % 4}", "team_a"))) + "\n"
+            tasks.append(asyncio.create_task(writer.submit(body.encode(), 1, lambda rows: None)))
+            await asyncio.sleep(0.002 * (k % 3))  # groups of one to several requests form
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(submit_over_time())
+    assert isinstance(results[13], InvalidInput)
+    counts = [(r.written, r.duplicates) for k, r in enumerate(results) if k != 13]  # type: ignore[union-attr]
+    assert counts == [(1, 0)] * 4 + [(0, 1)] * 19
+    assert stored(led) == {f"id{k}": "team_a" for k in range(4)}
+    led.close()
+
+
 SHAPES = ("good", "good", "good", "blank", "two", "null", "array", "garbage", "foreign")
 
 
