@@ -7,11 +7,12 @@ whole UTC hours, no filter — reads one rollup's team-level day rows, plus hour
 edge days. They are loaded once per (team, rollup[, day]) and compaction generation (the main
 tables change only when rows are compacted into them), sorted by time: a fact is then a few
 slices and one ``bincount`` per measure (~0.1 ms for a month of 421 models). Rows not compacted
-yet are read once per store version for the team (one statement) and added the same way.
+yet are read once per store version for the team (one statement) and added the same way; a
+key they have that the main tables lack (a new user) becomes a group of its own.
 
 Callers can rely on: ``facts`` returns exactly the table the SQL path returns (same rows, types
-and order, before voided-out groups are dropped) or None when it cannot answer — a key memory
-has never seen, sums float64 could round (every measure is an integer, CU in millionths; the
+and order, before voided-out groups are dropped) or None when it cannot answer — an entry memory
+does not hold, sums float64 could round (every measure is an integer, CU in millionths; the
 absolute sums of the rows involved must stay below 2**52), a sum past BIGINT millionths.
 """
 
