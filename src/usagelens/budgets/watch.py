@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from usagelens.budgets import series
 from usagelens.budgets.model import Budget
@@ -111,6 +112,15 @@ def check(
     return recorded
 
 
+#: The columns ``check`` and ``series.advance`` read of written rows (``BatchDays``, ``in_scope``).
+_CHECKED = ["team_id", "project_id", "user_id", "time", "cu"]
+
+
+def _teams(docs: dict[str, str]) -> set[str]:
+    """The teams of the budget documents ``docs``."""
+    return {Budget.from_doc(d).team_id for d in docs.values()}
+
+
 class Watched:
     """``ledger`` as a ``UsageWriter`` whose writes are followed by ``check``; ``on_alert()`` is
     called when a write recorded alerts (e.g. to wake the webhook deliverer). A failing check is
@@ -148,6 +158,36 @@ class Watched:
                 series.advance(self.ledger, before, after, batch)
             self._check(batch)
         return results
+
+    def write_events_stream(self, batches: Iterable[pa.Table]) -> WriteResult:
+        """``UsageWriter.write_events_stream``, then ``check`` as after ``write_events``. Of each
+        batch only what the check reads is kept (the rows of teams that had a budget when the
+        write began, five columns): a file of any size stays a stream. A budget of another team set
+        during the write is checked by the next write of that team (as after a failed check)."""
+        docs = self.ledger.docs("budgets")
+        if not docs:
+            return self.ledger.write_events_stream(batches)
+        teams = _teams(docs)
+        wanted = pa.array(sorted(teams), pa.string())
+        kept: list[pa.Table] = []
+
+        def watched() -> Iterator[pa.Table]:
+            for batch in batches:
+                rows = batch.select(_CHECKED)
+                kept.append(rows.filter(pc.is_in(rows["team_id"], wanted)))
+                yield batch
+
+        with self._lock:  # the store's state just before and just after this write
+            before = self.ledger.cache_token()
+            result = self.ledger.write_events_stream(watched())
+            after = self.ledger.cache_token()
+        if result.written:  # then a batch was read: ``kept`` is not empty
+            batch = BatchDays(pa.concat_tables(kept))
+            # exactly these rows were stored, and they hold every budgeted team's
+            if not result.duplicates and _teams(self.ledger.docs("budgets")) <= teams:
+                series.advance(self.ledger, before, after, batch)
+            self._check(batch)
+        return result
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None

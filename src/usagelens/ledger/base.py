@@ -18,7 +18,7 @@ Measures of every fact row (``FACT_MEASURES``), each also split for API-key even
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict
@@ -239,6 +239,19 @@ class UsageWriter(Protocol):
 
     def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
         """``write_events`` of several batches in one transaction, as if written in order."""
+        ...
+
+    def write_events_stream(self, batches: Iterable[pa.Table]) -> WriteResult:
+        """Store every batch of ``batches`` (each as ``write_events`` takes one) as if written in
+        order, all or nothing; returns the totals (``written`` and ``duplicates`` over the stream).
+
+        Duplicates are counted as ``write_events`` counts them, across batches too (an id of an
+        earlier batch of the stream is a duplicate). ``batches`` is read once, in order, and may
+        be lazy (``ingest.pipeline.valid_batches``): an exception it raises — e.g. ``InvalidInput``
+        after the last batch — writes nothing, is re-raised, and leaves the store as it was. A
+        backend writes in memory bounded by a batch where it can (DuckDB: one transaction read
+        batch by batch); one that cannot make separate writes one transaction reads the whole
+        stream first (ClickHouse, a server)."""
         ...
 
     def upsert_entities(self, kind: str, batch: pa.Table, team: str | None = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, NoReturn, cast
@@ -164,6 +164,15 @@ class ClickHouseLedger(ClaimsMixin):
                 for block, token in w.insert_plan(new):
                     self._insert("events", block, _INSERT | {"insert_deduplication_token": token})
         return split_results(batches, keep)
+
+    def write_events_stream(self, batches: Iterable[pa.Table]) -> WriteResult:
+        """``write_events`` of every batch of ``batches`` as one (atomic per month of events); see
+        ``UsageWriter.write_events_stream``. ClickHouse has no transaction across inserts, so the
+        stream is read whole before anything is inserted — an exception it raises writes nothing —
+        and its rows are held in memory until the write (as ``write_events_many`` holds its batches)."""
+        held = list(batches)
+        results = self.write_events_many(held)
+        return WriteResult(sum(r.written for r in results), sum(r.duplicates for r in results))
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None

@@ -15,7 +15,7 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -39,6 +39,7 @@ from usagelens.ledger.duckdb.control import DocsMixin
 from usagelens.ledger.duckdb.entities import EntityViews
 from usagelens.ledger.duckdb.factreader import FactReader
 from usagelens.ledger.duckdb.stats import read_stats
+from usagelens.ledger.duckdb.stream import Stream
 from usagelens.ledger.duckdb.upkeep import Upkeep
 from usagelens.ledger.duckdb.voids import Void, put_voids, read_voids
 from usagelens.ledger.duckdb.write import Writer
@@ -132,6 +133,35 @@ class DuckDBLedger(DocsMixin):
             written = combined if keep.all() else combined.filter(pa.array(keep))
             self._changed(written.select(["team_id", "project_id", "user_id", "time"]))
         return split_results(batches, keep)
+
+    def write_events_stream(self, batches: Iterable[pa.Table]) -> WriteResult:
+        """Store every batch of ``batches`` in one transaction read batch by batch (a file of any
+        size in the memory of about two batches); see ``UsageWriter.write_events_stream``.
+
+        The first two batches are read before the write lock is taken (so a ``warm`` running in
+        another thread overlaps them); a stream of one batch is written as ``write_events``
+        writes it (one large batch into a store whose id set is not loaded is checked by a
+        semi-join, ``Writer.write``), a longer one against the id set, loaded once."""
+        stream = Stream(batches)
+        ahead = stream.peek(2)
+        if not ahead:
+            return WriteResult(0, 0)
+        with self._write_lock, roomy(self._con, self.location):
+            cur = self._con.cursor()
+            try:
+                if ahead == 1:
+                    masks = [self._writer.write(cur, next(iter(stream)))]
+                else:
+                    masks = self._writer.write_many(cur, stream)
+            except BaseException:
+                self._writer.forget()
+                raise
+            finally:
+                cur.close()
+        written = sum(int(m.sum()) for m in masks)
+        if written:
+            self._changed(stream.written(masks))  # None (a batch written in part): the views reload
+        return WriteResult(written, sum(len(m) for m in masks) - written)
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None

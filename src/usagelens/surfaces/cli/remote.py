@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -191,9 +192,21 @@ class RemoteLedger:
             raise NotFound(f"key: '{key}' is not a live key (see usagelens keys list)") from None
 
     def write_events_many(self, batches: list[pa.Table]) -> list[WriteResult]:
-        """Each batch in its own request, in order: through a server, a batch (a request) is the
-        unit written all or nothing (``ingest_file`` writes one batch per file)."""
+        """Each batch in its own requests, in order: through a server, a request is the unit
+        written all or nothing."""
         return [self.write_events(b) for b in batches]
+
+    def write_events_stream(self, batches: Iterable[pa.Table]) -> WriteResult:
+        """Read the whole stream, then send it as ``write_events`` sends one table (requests of
+        10,000 events, each atomic on the server): a server cannot make several requests one
+        transaction, so reading first is what keeps an exception of the stream (an invalid record
+        of the file) from sending anything. Holds the stream's rows in memory meanwhile."""
+        import pyarrow as pa
+
+        from usagelens.model import EVENT_SCHEMA
+
+        held = list(batches)
+        return self.write_events(pa.concat_tables(held) if held else EVENT_SCHEMA.empty_table())
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
