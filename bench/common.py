@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -50,6 +51,14 @@ class Section:
 def median_of(fn: Callable[[], float], runs: int) -> float:
     """Median of ``runs`` calls of ``fn`` (each returns a measurement)."""
     return statistics.median(fn() for _ in range(runs))
+
+
+def copy_store(src: Path | str, dst: Path | str) -> None:
+    """Copy a store file and flush it to disk before anything is timed: else the first write's
+    fsync pays for the copy's dirty pages (636 MB at 10M events: 2.6-7.5 s added to a 1M ingest)."""
+    shutil.copyfile(src, dst)
+    with open(dst, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 def timed(fn: Callable[[], object]) -> float:

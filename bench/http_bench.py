@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, Row, Section
+from bench.common import ROOT, Row, Section, copy_store
 from bench.ingest_bench import prepare
 from bench.size_bench import _store as teams_store
 
@@ -89,7 +88,7 @@ def _small_team(data: Path) -> Row:
     """Distinct questions about a 10-identity, 20-model team (the size benchmark's 10M store)."""
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         db = str(Path(tmp) / "teams.duckdb")
-        shutil.copyfile(teams_store(data, "10M", 10_000_000), db)
+        copy_store(teams_store(data, "10M", 10_000_000), db)
         port = 8798
         proc = _serve(db, port)
         url = f"http://127.0.0.1:{port}"
@@ -114,7 +113,7 @@ def run(data: Path) -> Section:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         db = str(Path(tmp) / "store.duckdb")
-        shutil.copyfile(base, db)
+        copy_store(base, db)
         port = 8799
         proc = _serve(db, port)
         url = f"http://127.0.0.1:{port}"
