@@ -156,10 +156,10 @@ def _batch_stages(path: str, events: pa.Table) -> str:
 
 
 _PEAK = """
-import resource, sys, time
+import sys, time
 from datetime import timedelta
 {body}
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, seconds)
+print(next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:")), seconds)
 """
 # what ``usagelens ingest FILE`` runs: ``ingest_file`` through ``Watched`` (the budget check)
 _OURS = """
@@ -278,7 +278,8 @@ _METHOD = (
     "`Ledger.write_events` of 50 validated 1,000-event batches on a warm store (its id set loaded), "
     f"median. Memory: `ingest_file` of a {BIG.events:,}-event Parquet file (seed 10) into an empty store in "
     "a process of its own, through the budget check as `usagelens ingest` runs it, its peak RSS "
-    "(`ru_maxrss`), opening to close. Baseline (the floor): DuckDB's raw "
+    "(`VmHWM`, opening to close: the process's own peak; `ru_maxrss` carries the parent's over `exec`). "
+    "Baseline (the floor): DuckDB's raw "
     "Arrow insert of the same validated table into an empty `events` table of a file store (`INSERT INTO "
     "events SELECT * FROM arrow_table`, one transaction); for batches the same 1,000 rows and commit; for "
     "memory a process reading the file with Arrow and inserting it so. Medians of "
