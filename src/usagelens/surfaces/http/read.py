@@ -160,6 +160,7 @@ def usages(
     try:
         if custom:
             _within_limit(start_date, end_date)
+        service(request).writer.priority.wait()  # ingest first (``WritePriority``)
         answer = usage_list(service(request).ledger, caller, args, wanted, drop)
     except (InvalidArgument, NotFound) as e:
         raise _on_the_wire(e) from None
@@ -177,6 +178,7 @@ def usage(request: Request, **arguments: Any) -> Response:
         arguments["response_format"] = "markdown"
     lists = {a.name: split(arguments[a.name]) for a in ARGUMENTS if a.is_list}
     args = UsageArgs(**{**arguments, **lists, "include": lists["include"] or []})
+    service(request).writer.priority.wait()  # ingest first (``WritePriority``)
     answer = usage_answer(service(request).ledger, caller, args)
     if answer.format == "markdown":
         return Response(answer.text, media_type="text/markdown; charset=utf-8")
