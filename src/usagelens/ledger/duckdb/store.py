@@ -15,11 +15,13 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 
 from usagelens.ledger.base import (
@@ -56,6 +58,9 @@ _ACTIVITY_COLUMNS = (
     "time, id, user_id, project_id, action, cu, discount, model_id, job_id, asset_id, collection_id, asset_kind, "
     "nsfw, is_api_key"
 )
+
+
+_T = TypeVar("_T")
 
 
 class DuckDBLedger(DocsMixin):
@@ -120,15 +125,8 @@ class DuckDBLedger(DocsMixin):
         combined = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
         if combined.num_rows == 0:
             return [WriteResult(0, 0) for _ in batches]
-        with self._write_lock, roomy(self._con, self.location) if combined.num_rows >= _BULK else nullcontext():
-            cur = self._con.cursor()
-            try:
-                keep = self._writer.write(cur, combined)
-            except BaseException:
-                self._writer.forget()
-                raise
-            finally:
-                cur.close()
+        bulk = combined.num_rows >= _BULK
+        keep = self._locked_write(lambda cur: self._writer.write(cur, combined), bulk=bulk)
         if keep.any():
             written = combined if keep.all() else combined.filter(pa.array(keep))
             self._changed(written.select(["team_id", "project_id", "user_id", "time"]))
@@ -146,22 +144,30 @@ class DuckDBLedger(DocsMixin):
         ahead = stream.peek(2)
         if not ahead:
             return WriteResult(0, 0)
-        with self._write_lock, roomy(self._con, self.location):
+
+        def write(cur: duckdb.DuckDBPyConnection) -> list[np.ndarray]:
+            if ahead == 1:
+                return [self._writer.write(cur, next(iter(stream)))]
+            return self._writer.write_many(cur, stream)
+
+        masks = self._locked_write(write, bulk=True)
+        written = sum(int(m.sum()) for m in masks)
+        if written:
+            self._changed(stream.written(masks))  # None (a batch written in part): the views reload
+        return WriteResult(written, sum(len(m) for m in masks) - written)
+
+    def _locked_write(self, write: Callable[[duckdb.DuckDBPyConnection], _T], *, bulk: bool) -> _T:
+        """``write(cursor)`` under the write lock (and DuckDB's lifted memory limit when ``bulk``);
+        a failure drops the writer's cached state (the database is the truth)."""
+        with self._write_lock, roomy(self._con, self.location) if bulk else nullcontext():
             cur = self._con.cursor()
             try:
-                if ahead == 1:
-                    masks = [self._writer.write(cur, next(iter(stream)))]
-                else:
-                    masks = self._writer.write_many(cur, stream)
+                return write(cur)
             except BaseException:
                 self._writer.forget()
                 raise
             finally:
                 cur.close()
-        written = sum(int(m.sum()) for m in masks)
-        if written:
-            self._changed(stream.written(masks))  # None (a batch written in part): the views reload
-        return WriteResult(written, sum(len(m) for m in masks) - written)
 
     def void_events(
         self, team_id: str, ids: list[str], *, reason: str, by: str, replacements: pa.Table | None = None
