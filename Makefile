@@ -38,7 +38,7 @@ lint: setup
 ## The fuzz and property tests with many examples (the suite runs a quick profile; ~45 minutes at 2000).
 FUZZ_EXAMPLES ?= 2000
 fuzz: setup
-	USAGELENS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/test_ingest_fuzz.py tests/test_input_fuzz_get.py tests/test_http_schema.py tests/test_http_schema_writes.py tests/fuzz_arrow_reader.py tests/ledger tests/test_usage_ceiling.py
+	USAGELENS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/test_ingest_fuzz.py tests/test_ingest_stream.py tests/test_input_fuzz_get.py tests/test_http_schema.py tests/test_http_schema_writes.py tests/fuzz_arrow_reader.py tests/ledger tests/test_usage_ceiling.py
 
 ## Run the benchmarks and write docs/benchmarks.md (several minutes).
 bench: setup

@@ -6,6 +6,7 @@ in-memory state right after a rollback. Real stores, real files; small batches v
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chdb_support import chdb_url
 from conftest import event, table
@@ -263,3 +266,63 @@ def test_a_watched_stream_records_its_alerts_and_keeps_the_budget_series_exact()
         kept = budget_status(led, budget, [], now)
         series._KEPT[led] = {}
         assert kept.used == budget_status(led, budget, [], now).used == Decimal(60)
+
+
+_LINE = st.one_of(
+    st.builds(
+        lambda i, cu, team: json.dumps(
+            {
+                "id": f"e{i}",
+                "time": "2026-03-01T09:30:00Z",
+                "teamId": team,
+                "projectId": "p1",
+                "userId": "u1",
+                "action": "upscale",
+                "creativeUnitsCost": cu,
+            }
+        ),
+        st.integers(0, 40),  # ids repeat: duplicates within and across batches
+        st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False).map(str),
+        st.sampled_from(["team_a", "team_b"]),
+    ),
+    st.sampled_from(['{"id": ', "null", "[]", '{"id": "x"}', "\u00e9\u00ff", '{"creativeUnitsCost": "1e999"}']),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("USAGELENS_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(lines=st.lists(_LINE, min_size=1, max_size=60), skip=st.booleans())
+def test_a_streamed_file_of_arbitrary_lines_is_written_whole_or_not_at_all(tmp_path_factory, lines, skip):
+    """Any mix of valid and broken lines, read in batches of a few rows: without
+    ``skip_invalid`` a file with one broken line writes nothing; otherwise exactly the valid
+    rows are written once each, and each team's CU equals an independent sum of its first
+    occurrences."""
+    path = Path(tmp_path_factory.mktemp("stream")) / "f.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pipeline, "WRITE_ROWS", 3)
+        m.setattr(readers, "_BLOCK", 256)
+        with DuckDBLedger(":memory:") as led:
+            try:
+                report = ingest_file(led, str(path), skip_invalid=skip)
+            except InvalidInput:
+                assert led.stats().events == 0  # nothing partly written
+                return
+            first: dict[str, dict[str, Any]] = {}
+            for raw in lines:
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and "teamId" in rec:
+                    first.setdefault(f"{rec['teamId']}/{rec['id']}", rec)
+            assert report.written == led.stats().events == len(first)
+            for team in ("team_a", "team_b"):
+                expected = sum(
+                    (Decimal(r["creativeUnitsCost"]) for r in first.values() if r["teamId"] == team), Decimal(0)
+                )
+                got = led.facts(FactQuery(team, *WINDOW)).column("cu").to_pylist()
+                assert (got[0] if got else Decimal(0)) == expected
