@@ -18,16 +18,12 @@ from usagelens.ledger.base import EventRow
 from usagelens.query import UsageQuery
 from usagelens.report import expansions as ex
 from usagelens.report.ceiling import fit
-from usagelens.report.facts import Facts, Row, py_rows
+from usagelens.report.facts import Facts, Row
 from usagelens.report.hints import hint, narrowing
 from usagelens.report.rows import asset_rows, consumption_rows, model_rows, nsfw_rows, usage_rows
 from usagelens.report.summary import head, stubs
 
 __all__ = ["ORDER", "AnswerInputs", "build_answer"]
-
-#: The fact columns each list's rows read (``rows.consumption_rows``, ``rows.model_rows``).
-_USER_COLUMNS = ["user_id", "cu", "discount", "events", "api_events"]
-_MODEL_COLUMNS = ["model_id", "cu", "jobs", "api_cu", "discount", "api_discount"]
 
 #: Key order of an answer: contract sections, expansions, then ``truncated``, sections, hint.
 ORDER = (
@@ -135,8 +131,8 @@ def build_answer(inputs: AnswerInputs, q: UsageQuery, limit: int, variable: str)
     if inputs.first_event is not None and _day(inputs.first_event, q) > _day(q.previous[0], q):
         # the comparison is with less than a whole period of data (by days: a window is days): say so
         resp["totals"]["previousPeriod"] |= {"partial": True, "dataFrom": instant(inputs.first_event)}
-    resp["consumption"] = consumption_rows(py_rows(facts.by_user, _USER_COLUMNS), inputs.users)
-    resp["modelUsages"] = model_rows(py_rows(facts.by_model, _MODEL_COLUMNS), inputs.models)
+    resp["consumption"] = consumption_rows(facts.by_user, inputs.users)
+    resp["modelUsages"] = model_rows(facts.by_model, inputs.models)
     resp["assetUsages"] = asset_rows(facts.by_kind)
     if inputs.budgets:
         resp["budgets"] = inputs.budgets

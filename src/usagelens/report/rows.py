@@ -9,9 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
+
 from usagelens.jsonout import num
 from usagelens.report.ceiling import remainder
-from usagelens.report.facts import Row
+from usagelens.report.facts import Row, nums
 
 __all__ = [
     "NAME_MAX",
@@ -29,6 +31,7 @@ __all__ = [
 NAME_MAX = 40
 #: Rows per table in the compact views (Markdown, terminal); the rest go to one "others" row.
 TOP = 10
+_NONE: dict[str, Any] = {}
 
 
 def short(name: str | None, limit: int = NAME_MAX) -> str | None:
@@ -38,44 +41,60 @@ def short(name: str | None, limit: int = NAME_MAX) -> str | None:
     return name[: limit - 1] + "…"
 
 
-def consumption_rows(by_user: list[Row], users: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per identity: CU after discount (``value``), ``discount``, ``total``."""
+def consumption_rows(by_user: pa.Table, users: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per identity of the ``user_id`` fact: CU after discount (``value``), ``discount``,
+    ``total``; sorted in Arrow, numbers cut to their shortest form there (``facts.nums``)."""
+    t = by_user.sort_by([("cu", "descending"), ("user_id", "ascending")])
     out = []
-    for r in by_user:
-        u = users.get(r["user_id"], {})
+    for uid, value, discount, events, api_events in zip(
+        t.column("user_id").to_pylist(),
+        nums(t.column("cu")),
+        nums(t.column("discount")),
+        t.column("events").to_pylist(),
+        t.column("api_events").to_pylist(),
+        strict=True,
+    ):
+        u = users.get(uid, _NONE)
         is_api = u.get("is_api_key")
         if is_api is None:
-            is_api = r["api_events"] == r["events"]
+            is_api = api_events == events
         out.append(
             {
-                "userId": r["user_id"],
+                "userId": uid,
                 "name": short(u.get("full_name") or u.get("email")),
                 "isApiKey": bool(is_api),
-                "value": num(r["cu"]),
-                "discount": num(r["discount"]),
-                "total": num(r["cu"] + r["discount"]),
+                "value": value,
+                "discount": discount,
+                "total": num(value + discount),
             }
         )
-    out.sort(key=lambda x: (-x["value"], x["userId"]))
     return out
 
 
-def model_rows(by_model: list[Row], models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model, by CU descending, with its name."""
-    out = [
+def model_rows(by_model: pa.Table, models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model of the ``model_id`` fact (no null model), by CU descending, with its
+    name; sorted in Arrow, numbers cut to their shortest form there (``facts.nums``)."""
+    t = by_model.sort_by([("cu", "descending"), ("model_id", "ascending")])
+    return [
         {
-            "modelId": r["model_id"],
-            "modelName": short(models.get(r["model_id"], {}).get("name")),
-            "totalCU": num(r["cu"]),
-            "totalJobs": r["jobs"],
-            "totalApiKeyCU": num(r["api_cu"]),
-            "totalDiscountCU": num(r["discount"]),
-            "totalApiKeyDiscountCU": num(r["api_discount"]),
+            "modelId": mid,
+            "modelName": short(models.get(mid, _NONE).get("name")),
+            "totalCU": cu,
+            "totalJobs": jobs,
+            "totalApiKeyCU": api_cu,
+            "totalDiscountCU": discount,
+            "totalApiKeyDiscountCU": api_discount,
         }
-        for r in by_model
+        for mid, cu, jobs, api_cu, discount, api_discount in zip(
+            t.column("model_id").to_pylist(),
+            nums(t.column("cu")),
+            t.column("jobs").to_pylist(),
+            nums(t.column("api_cu")),
+            nums(t.column("discount")),
+            nums(t.column("api_discount")),
+            strict=True,
+        )
     ]
-    out.sort(key=lambda x: (-x["totalCU"], x["modelId"]))
-    return out
 
 
 def asset_rows(by_kind: list[Row]) -> list[dict[str, Any]]:

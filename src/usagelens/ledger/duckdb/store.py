@@ -67,6 +67,9 @@ class DuckDBLedger(DocsMixin):
     """A ledger in one DuckDB file (or ``:memory:``); a context manager that closes it."""
 
     backend = "duckdb"
+    #: Answers over this store are computed in this process (mostly Python over facts held in
+    #: memory): ``service`` computes them one at a time.
+    answers_in_process = True
     _VERSIONS = _VERSIONS
 
     def __init__(self, path: str = ":memory:", *, read_only: bool = False) -> None:

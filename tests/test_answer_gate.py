@@ -1,0 +1,73 @@
+"""Answers of a reader that computes them in this process (DuckDB) are computed one at a time
+(``service._COMPUTING``: side by side they fight over the GIL), while an answer already cached
+is never held back, and a reader whose work is done elsewhere keeps its answers concurrent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from conftest import event, table
+from usagelens import service
+from usagelens.auth import Caller
+from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.query import UsageArgs
+
+
+@pytest.fixture
+def ledger() -> Iterator[DuckDBLedger]:
+    led = DuckDBLedger(":memory:")
+    led.write_events(table([event(i, datetime(2026, 4, 10, i % 24), cu=Decimal(i + 1)) for i in range(30)]))
+    yield led
+    led.close()
+
+
+def _ask(ledger: Any, start: str, out: list[Decimal]) -> threading.Thread:
+    def run() -> None:
+        args = UsageArgs(team_id="team_a", start_date=start, end_date="2026-04-30")
+        out.append(service.usage(ledger, Caller.local(), args).data["totals"]["totalCU"])
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_an_answer_to_compute_waits_for_the_one_being_computed_a_cached_one_does_not(ledger):
+    got: list[Decimal] = []
+    _ask(ledger, "2026-04-01", got).join(10)  # now cached
+    assert got == [Decimal(465)]
+    with service._COMPUTING:  # an answer being computed, as far as every other thread can tell
+        cached = _ask(ledger, "2026-04-01", got)
+        cached.join(10)
+        assert not cached.is_alive() and got == [Decimal(465)] * 2
+        computed = _ask(ledger, "2026-04-02", got)
+        computed.join(0.3)
+        assert computed.is_alive()  # waits its turn
+    computed.join(10)
+    assert not computed.is_alive() and got == [Decimal(465)] * 3
+
+
+class Elsewhere:
+    """The same ledger as a reader whose answers are computed elsewhere (as ClickHouse's are)."""
+
+    answers_in_process = False
+
+    def __init__(self, inner: DuckDBLedger) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_reader_computing_elsewhere_is_not_held_back(ledger):
+    assert ledger.answers_in_process
+    got: list[Decimal] = []
+    with service._COMPUTING:
+        thread = _ask(Elsewhere(ledger), "2026-04-03", got)
+        thread.join(10)
+        assert not thread.is_alive() and got == [Decimal(465)]
