@@ -20,7 +20,7 @@ from usagelens.jsonout import num
 from usagelens.ledger.base import FACT_MEASURES, FactQuery, UsageReader
 from usagelens.query import UsageQuery
 
-__all__ = ["Facts", "Row", "fact_query", "gather", "nums", "py_rows"]
+__all__ = ["SMALL", "Facts", "Row", "fact_query", "gather", "nums", "py_rows"]
 
 Row = dict[str, Any]
 _ZERO = Decimal(0)
@@ -76,12 +76,16 @@ def py_rows(table: pa.Table, columns: list[str] | None = None) -> list[Row]:
 _FIXED_SCALES = range(1, 7)
 
 
+#: Below this many values Arrow's fixed costs (a cast, a regex: ~35 µs) pass ``num``'s per value
+SMALL = 48
+
+
 def nums(column: pa.ChunkedArray | pa.Array) -> list[Decimal]:
     """``[jsonout.num(v) for v in column]`` of a decimal column (the shortest exact form: 5.5,
-    1200, 0 for 0 and null), the trailing zeros cut in Arrow: ~5x faster per value than ``num``
-    (an answer of 421 models has ~2,000 of them)."""
-    if not pa.types.is_decimal(column.type) or column.type.scale not in _FIXED_SCALES:
-        return [num(None if v is None else Decimal(v)) for v in pc.cast(column, pa.string()).to_pylist()]
+    1200, 0 for 0 and null); for a long column the trailing zeros are cut in Arrow, ~3x faster
+    per value than ``num`` (an answer of 421 models has ~2,000 of them)."""
+    if len(column) < SMALL or not pa.types.is_decimal(column.type) or column.type.scale not in _FIXED_SCALES:
+        return [num(v) for v in column.to_pylist()]
     text = pc.replace_substring_regex(pc.cast(column, pa.string()), r"\.?0+$", "")
     return [_ZERO if v is None else Decimal(v) for v in text.to_pylist()]
 

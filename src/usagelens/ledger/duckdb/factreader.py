@@ -104,19 +104,18 @@ class FactReader:
 
     def _recent_rows(self, team: str, generation: int) -> hot.Recent | None:
         """``team``'s rows not compacted yet, read once per store version (None: there are none)."""
+        if self._writer.cached(self._con)[0] == 0:
+            return None
+        stamp = (self._version(), generation)
+        with self._lock:
+            held = self._recent.get(team)
+        if held is not None and held[0] == stamp:
+            return held[1]
         cur = self._con.cursor()
         try:
-            if self._writer.recent_rows(cur) == 0:
-                return None
-            stamp = (self._version(), generation)
-            with self._lock:
-                held = self._recent.get(team)
-            if held is not None and held[0] == stamp:
-                return held[1]
-            try:
-                table = cast(pa.Table, cur.execute(hotrows.recent_sql(team, quote)).to_arrow_table())
-            except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
-                raise _Refused from exc
+            table = cast(pa.Table, cur.execute(hotrows.recent_sql(team, quote)).to_arrow_table())
+        except (duckdb.OutOfRangeException, duckdb.ConversionException) as exc:
+            raise _Refused from exc
         finally:
             cur.close()
         got = hotrows.recent_rows(table)
@@ -141,13 +140,8 @@ class FactReader:
         return split_api(rows, (["day"] if "day" in query.by else []) + [d for d in query.by if d != "day"])
 
     def _finish(self, query: FactQuery, got: pa.Table) -> pa.Table:
-        if query.by:
-            cur = self._con.cursor()
-            try:
-                if self._writer.has_voids(cur):  # a group whose events were all voided: gone
-                    got = got.filter(pc.not_equal(got["events"], 0))
-            finally:
-                cur.close()
+        if query.by and self._writer.cached(self._con)[1]:  # a group whose events were all voided: gone
+            got = got.filter(pc.not_equal(got["events"], 0))
         return got.select([*query.by, *FACT_MEASURES])
 
     def _hot_rows(self, team: str, rollup: Rollup, day: datetime | None) -> pa.Table:

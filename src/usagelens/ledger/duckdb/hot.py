@@ -5,8 +5,9 @@ Why: a DuckDB statement costs ~2 ms here however few rows it reads (binding 0.3 
 facts of one answer cost ~10 ms in statements alone. The common question — a whole team over
 whole UTC hours, no filter — reads one rollup's team-level day rows, plus hour rows of the two
 edge days. They are loaded once per (team, rollup[, day]) and compaction generation (the main
-tables change only when rows are compacted into them), sorted by time: a fact is then a few
-slices and one ``bincount`` per measure (~0.1 ms for a month of 421 models). Rows not compacted
+tables change only when rows are compacted into them), sorted by time: a fact is then the
+whole days' running sums (``Rows.running``: one subtraction per group) plus one ``bincount``
+per measure of the edge hours' rows. Rows not compacted
 yet are read once per store version for the team (one statement) and added the same way; a
 key they have that the main tables lack (a new user) becomes a group of its own.
 
@@ -75,9 +76,16 @@ class HotFacts:
         codes, keys = days.grouping(by)
         first, last = _ceil_day(start), _floor_day(end)
         parts: list[_Part] = []
+        base, size = None, 0.0  # the whole days' sums (``Rows.running``), what they add up
         edges = [(_floor_day(start), start, min(first, end))]
         if first <= last:
-            parts.append((codes, days, _slice(days, first, last)))
+            running = days.running(by)
+            if running is None:
+                parts.append((codes, days, _slice(days, first, last)))
+            else:
+                starts, sums = running
+                i, j = np.searchsorted(starts, [_micros(first), _micros(last)])
+                base, size = sums[j] - sums[i], days.size
             edges.append((last, last, end))
             if recent is not None:
                 _add(parts, days, recent[(rollup.name, 0)], by, first, last)
@@ -92,9 +100,9 @@ class HotFacts:
             _add(parts, days, hours, by, a, b)
             if recent is not None:
                 _add(parts, days, recent[(rollup.name, 1)], by, a, b)
-        if sum(p[1].size for p in parts) >= _EXACT:
+        if size + sum(p[1].size for p in parts) >= _EXACT:
             return None  # float64 could round a sum: the statement answers
-        return _table(by, keys, parts)
+        return _table(by, keys, parts, base)
 
     def _entry(self, team: str, rollup: Rollup, day: datetime | None, generation: int) -> Rows | None:
         key = (team, rollup.name, day)
@@ -117,10 +125,11 @@ class HotFacts:
                 self._entries[key] = (generation, entry)
                 self._entries.move_to_end(key)
                 self._loading.pop(key, None)
-                total = sum(e.rows for _, e in self._entries.values() if e is not None)
+                # an entry's running sums, made after it was counted, count from the next load on
+                total = sum(e.held for _, e in self._entries.values() if e is not None)
                 while total > HOT_ROWS and len(self._entries) > 1:
                     _, (_, old) = self._entries.popitem(last=False)
-                    total -= old.rows if old is not None else 0
+                    total -= old.held if old is not None else 0
         return entry
 
 
@@ -136,28 +145,35 @@ def _add(parts: list[_Part], days: Rows, other: Rows, by: tuple[str, ...], a: da
         parts.append((days.codes_of(other, by), other, rows))
 
 
-def _table(by: tuple[str, ...], keys: pa.Table, parts: list[_Part]) -> pa.Table:
-    """One row per group present in ``parts`` (every group for totals), measures summed, in the
-    order of the groups' keys (ascending, nulls last)."""
+def _table(by: tuple[str, ...], keys: pa.Table, parts: list[_Part], base: np.ndarray | None) -> pa.Table:
+    """One row per group present in ``parts`` or ``base`` (every group for totals), measures
+    summed, in the order of the groups' keys (ascending, nulls last). ``base``: sums already made
+    per group × API split (``Rows.running``'s layout) of ``keys``' groups."""
     keys, parts, added = _new_groups(by, keys, parts)
     n = keys.num_rows if by else 1  # totals: one row, even over no events
-    split = _joined([codes[rows] * 2 + e.api[rows] for codes, e, rows in parts], np.int64)
+    sums = np.zeros((2 * n, 1 + len(BASE_MEASURES)))
+    if base is not None:
+        sums[: len(base)] = base
+    if parts:
+        split = _joined([codes[rows] * 2 + e.api[rows] for codes, e, rows in parts], np.int64)
+        sums[:, 0] += np.bincount(split, minlength=2 * n)
+        for k, m in enumerate(BASE_MEASURES, start=1):
+            weights = _joined([e.values[m][rows] for _, e, rows in parts], np.float64)
+            sums[:, k] += np.bincount(split, weights=weights, minlength=2 * n)
+    grouped = sums.reshape(n, 2, 1 + len(BASE_MEASURES))
     present: np.ndarray | None = None  # None: every group
     if by:
-        seen = np.asarray(np.bincount(split, minlength=2 * n).reshape(n, 2).any(axis=1))
-        present = None if seen.all() else seen
+        seen = np.asarray((grouped[:, :, 0] > 0).any(axis=1))
+        if not seen.all():
+            present, grouped = seen, grouped[seen]
     cols: dict[str, pa.Array] = {}
     for d in by:
         column = keys.column(d).chunk(0) if keys.column(d).num_chunks == 1 else keys.column(d).combine_chunks()
         cols[d] = column if present is None else column.filter(present)
     api_cols = {}
-    for m in BASE_MEASURES:
-        weights = _joined([e.values[m][rows] for _, e, rows in parts], np.float64)
-        sums = np.bincount(split, weights=weights, minlength=2 * n).reshape(n, 2)
-        if present is not None:
-            sums = sums[present]
-        cols[m] = _column(m, sums[:, 0] + sums[:, 1])
-        api_cols[f"api_{m}"] = _column(m, sums[:, 1])
+    for k, m in enumerate(BASE_MEASURES, start=1):
+        cols[m] = _column(m, grouped[:, 0, k] + grouped[:, 1, k])
+        api_cols[f"api_{m}"] = _column(m, grouped[:, 1, k])
     table = pa.table(cols | api_cols)
     if not added:
         return table

@@ -21,6 +21,7 @@ from usagelens.ledger.rollups import ROLLUPS, Rollup
 __all__ = [
     "ALL_HOURS",
     "MAX_ENTRY_ROWS",
+    "RUNNING_CELLS",
     "SCALED",
     "Rows",
     "Unfit",
@@ -35,6 +36,13 @@ __all__ = [
 #: An entry of more rows is not held (its facts come from the statement): a day entry of a
 #: 10,000-identity team's identities is 2.3M rows, and loading it peaked at ~700 MB.
 MAX_ENTRY_ROWS = 500_000
+
+
+#: Day boundaries × groups × API split of a day entry's running sums (``Rows.running``), at most
+#: (48 bytes each: ~19 MB); past it a fact adds the entry's rows of its window instead.
+RUNNING_CELLS = 400_000
+#: What one running-sums cell weighs against one held row (~70 bytes), for ``Rows.held``.
+_CELL_ROWS = 48 / 70
 
 
 class Unfit(Exception):
@@ -96,10 +104,42 @@ class Rows:
     groups: dict[tuple[str, ...], tuple[np.ndarray, pa.Table]] = field(default_factory=dict)
     codings: dict[tuple[str, ...], _Coding] = field(default_factory=dict)  # how ``grouping`` numbers keys
     mapped: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)  # ``codes_of`` of hours, recent rows
+    sums: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None] = field(default_factory=dict)  # ``running``
 
     @property
     def rows(self) -> int:
         return len(self.times)
+
+    @property
+    def held(self) -> int:
+        """What this entry weighs in memory, in rows (``running``'s sums included)."""
+        cells = sum(s[1].shape[0] * s[1].shape[1] for s in self.sums.values() if s is not None)
+        return self.rows + int(cells * _CELL_ROWS)
+
+    def running(self, by: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a day entry: its days (bucket starts, ascending) and, at each day boundary (before
+        the first day, then after each), every group × API split's running sums under ``by`` —
+        ``sums[j] - sums[i]`` is then the days ``i`` to ``j`` in O(groups), where adding their rows
+        was O(rows): 48,000 rows for 420 models over 120 days. Axis 2 holds the row count, then
+        ``BASE_MEASURES``; each sum is exact (the entry's ``size`` bounds them). None past
+        ``RUNNING_CELLS``."""
+        if by in self.sums:
+            return self.sums[by]
+        codes, keys = self.grouping(by)
+        split = 2 * (keys.num_rows if by else 1)
+        days, day = np.unique(self.times, return_inverse=True)
+        got = None
+        if (len(days) + 1) * split <= RUNNING_CELLS:
+            cell = day.reshape(-1).astype(np.int64) * split + codes * 2 + self.api
+            cells = len(days) * split
+            sums = np.zeros((len(days) + 1, split, 1 + len(BASE_MEASURES)))
+            sums[1:, :, 0] = np.bincount(cell, minlength=cells).reshape(len(days), split)
+            for k, m in enumerate(BASE_MEASURES, start=1):
+                sums[1:, :, k] = np.bincount(cell, weights=self.values[m], minlength=cells).reshape(len(days), split)
+            np.cumsum(sums, axis=0, out=sums)
+            got = (days, sums)
+        self.sums[by] = got
+        return got
 
     def grouping(self, by: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
         """Each row's group number under ``by`` and the groups' keys, sorted like ``split_api``

@@ -89,6 +89,18 @@ class Writer:
             (self._recent,) = cur.execute("SELECT count(*) FROM rollups_recent").fetchall()[0]
         return self._recent
 
+    def cached(self, con: duckdb.DuckDBPyConnection) -> tuple[int, bool]:
+        """``recent_rows`` and ``has_voids``, a cursor of ``con`` opened only when one is not
+        cached (a cursor costs ~25 µs on a file store, and an answer asked for ten)."""
+        recent, voids = self._recent, self._voids  # a write may reset them meanwhile: read once
+        if recent is None or voids is None:
+            cur = con.cursor()
+            try:
+                recent, voids = self.recent_rows(cur), self.has_voids(cur)
+            finally:
+                cur.close()
+        return recent, voids
+
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
