@@ -283,8 +283,9 @@ def run(data: Path) -> Section:
             "(421 models, a month) gave 0.32 ms binding and planning, 0.43 ms optimising, 0.74 ms of "
             "operator CPU (scan 0.25 ms, hash aggregate 0.45 ms) and ~0.4 ms converting the result; "
             "`SELECT 1` alone costs 0.1 ms. usagelens answers these figures without a statement: the "
-            "team's rollup rows are held in memory (`ledger/duckdb/hot.py`) and each figure is a few "
-            "array slices and a `bincount` per measure.",
+            "team's rollup rows are held in memory (`ledger/duckdb/hot.py`) and each figure is a "
+            "subtraction of running sums per group for its whole days and a `bincount` per measure "
+            "for its edge hours.",
         ],
     )
 
