@@ -1,6 +1,7 @@
 """Answers of a reader that computes them in this process (DuckDB) are computed one at a time
 (``service._COMPUTING``: side by side they fight over the GIL), while an answer already cached
-is never held back, and a reader whose work is done elsewhere keeps its answers concurrent."""
+is never held back, identical questions waiting together are computed once, and a reader whose
+work is done elsewhere keeps its answers concurrent."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from conftest import event, table
 from usagelens import service
 from usagelens.auth import Caller
+from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 
@@ -71,3 +73,40 @@ def test_a_reader_computing_elsewhere_is_not_held_back(ledger):
         thread = _ask(Elsewhere(ledger), "2026-04-03", got)
         thread.join(10)
         assert not thread.is_alive() and got == [Decimal(465)]
+
+
+class Counting:
+    """The same ledger, counting the fact queries it answers (everything else passes through)."""
+
+    def __init__(self, inner: DuckDBLedger) -> None:
+        self.inner = inner
+        self.facts_calls = 0
+
+    def facts(self, query: FactQuery) -> Any:
+        self.facts_calls += 1
+        return self.inner.facts(query)
+
+    def facts_many(self, queries: list[FactQuery]) -> Any:
+        self.facts_calls += len(queries)
+        return self.inner.facts_many(queries)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_identical_questions_waiting_together_are_computed_once(ledger):
+    counting = Counting(ledger)
+    assert counting.answers_in_process
+    got: list[Decimal] = []
+    with service._COMPUTING:  # the first of them is "being computed": the others queue behind it
+        threads = [_ask(counting, "2026-04-04", got) for _ in range(4)]
+        for t in threads:
+            t.join(0.2)
+        assert all(t.is_alive() for t in threads)
+    for t in threads:
+        t.join(10)
+    assert got == [Decimal(465)] * 4
+    asked = counting.facts_calls
+    assert asked > 0
+    _ask(counting, "2026-04-05", got).join(10)  # one more, different question: its own queries
+    assert counting.facts_calls == 2 * asked  # the four identical questions cost one answer

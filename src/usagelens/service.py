@@ -132,22 +132,36 @@ def _computed(reader: UsageReader, compute: Callable[[], Answer]) -> Answer:
 
 def _cached(reader: UsageReader, key: tuple[Hashable, ...], compute: Callable[[], Answer]) -> Answer:
     """``compute()``, or the answer it gave for ``key`` since ``reader``'s last write. ``key``
-    starts with the kind of answer (``"usage"``, ``"usages"``), so kinds never share an entry."""
+    starts with the kind of answer (``"usage"``, ``"usages"``), so kinds never share an entry.
+    Identical questions asked together are computed once: one waiting for its turn to compute
+    (``_computed``) first looks again for the answer the one before it may have just made."""
     token = reader.cache_token()
     if token is None:
         return _computed(reader, compute)
     full = (token, *key)
+    hit = _hit(full)
+    if hit is not None:
+        return hit
+
+    def fresh() -> Answer:
+        again = _hit(full)
+        return again if again is not None else compute()
+
+    answer = _computed(reader, fresh)
+    with _CACHE_LOCK:
+        _CACHE[full] = answer
+        _CACHE.move_to_end(full)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return answer
+
+
+def _hit(full: tuple[Hashable, ...]) -> Answer | None:
     with _CACHE_LOCK:
         hit = _CACHE.get(full)
         if hit is not None:
             _CACHE.move_to_end(full)
-            return hit
-    answer = _computed(reader, compute)
-    with _CACHE_LOCK:
-        _CACHE[full] = answer
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return answer
+        return hit
 
 
 def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
