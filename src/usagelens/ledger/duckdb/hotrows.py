@@ -113,7 +113,8 @@ class Rows:
     @property
     def held(self) -> int:
         """What this entry weighs in memory, in rows (``running``'s sums included)."""
-        cells = sum(s[1].shape[0] * s[1].shape[1] for s in self.sums.values() if s is not None)
+        held = tuple(self.sums.values())  # one step under the GIL: another thread may add sums
+        cells = sum(s[1].shape[0] * s[1].shape[1] for s in held if s is not None)
         return self.rows + int(cells * _CELL_ROWS)
 
     def running(self, by: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
