@@ -13,8 +13,30 @@ import pytest
 import schemathesis
 
 from usagelens.demo import DemoSpec, demo_events
+from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.model import EVENT_SCHEMA
+
+
+class CountingLedger:
+    """A real ledger that counts the fact queries it answers, one by one or several at once
+    (everything else passes through)."""
+
+    def __init__(self, inner: DuckDBLedger) -> None:
+        self.inner = inner
+        self.facts_calls = 0
+
+    def facts(self, query: FactQuery) -> Any:
+        self.facts_calls += 1
+        return self.inner.facts(query)
+
+    def facts_many(self, queries: list[FactQuery]) -> Any:
+        self.facts_calls += len(queries)
+        return self.inner.facts_many(queries)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
 
 #: A fixed demo for tests: deterministic whatever today is.
 SMALL_DEMO = DemoSpec(seed=11, events=20_000, days=60, end=date(2026, 4, 30))

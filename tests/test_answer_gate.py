@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from conftest import event, table
+from conftest import CountingLedger, event, table
 from usagelens import service
 from usagelens.auth import Caller
-from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 
@@ -75,27 +74,8 @@ def test_a_reader_computing_elsewhere_is_not_held_back(ledger):
         assert not thread.is_alive() and got == [Decimal(465)]
 
 
-class Counting:
-    """The same ledger, counting the fact queries it answers (everything else passes through)."""
-
-    def __init__(self, inner: DuckDBLedger) -> None:
-        self.inner = inner
-        self.facts_calls = 0
-
-    def facts(self, query: FactQuery) -> Any:
-        self.facts_calls += 1
-        return self.inner.facts(query)
-
-    def facts_many(self, queries: list[FactQuery]) -> Any:
-        self.facts_calls += len(queries)
-        return self.inner.facts_many(queries)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_identical_questions_waiting_together_are_computed_once(ledger):
-    counting = Counting(ledger)
+    counting = CountingLedger(ledger)
     assert counting.answers_in_process
     got: list[Decimal] = []
     with service._COMPUTING:  # the first of them is "being computed": the others queue behind it

@@ -13,30 +13,14 @@ import anyio
 import httpx
 import pytest
 
-from conftest import event, table
+from conftest import CountingLedger, event, table
 from usagelens.auth import Caller
-from usagelens.ledger.base import FactQuery
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 from usagelens.service import usage, usage_list
 from usagelens.surfaces.http import create_app
 
 APRIL = {"startDate": "2026-04-01", "endDate": "2026-04-30"}
-
-
-class CountingLedger:
-    """A real ledger that counts the fact queries it answers (everything else passes through)."""
-
-    def __init__(self, inner: DuckDBLedger) -> None:
-        self.inner = inner
-        self.facts_calls = 0
-
-    def facts(self, query: FactQuery) -> Any:
-        self.facts_calls += 1
-        return self.inner.facts(query)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @pytest.fixture
