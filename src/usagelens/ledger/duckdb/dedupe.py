@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from usagelens.ledger.duckdb.keyset import hash_agrees, pair_hashes
+from usagelens.ledger.duckdb.keyset import hash_agrees, in_sorted, pair_hashes
 
 __all__ = ["STORED_IDS", "Probe", "Written", "hashes", "new_rows", "stored_by_join", "stored_in"]
 
@@ -53,7 +53,7 @@ class Written:
         """Which of the sorted ``ordered`` this transaction has written already."""
         hit = np.zeros(len(ordered), dtype=bool)
         for written in self.hashes:
-            hit |= _member(written, ordered)
+            hit |= in_sorted(written, ordered)
         return hit
 
     def all_hashes(self) -> tuple[np.ndarray, bool]:
@@ -89,7 +89,7 @@ def stored_by_join(cur: duckdb.DuckDBPyConnection) -> Probe:
         )
         sql = f"SELECT _rn FROM _ids SEMI JOIN ({STORED_IDS}) s USING (team_id, id)"
         rows = np.asarray(cur.execute(sql).fetchnumpy()["_rn"], dtype=np.int64)
-        return _member(np.sort(k[rows]), ordered)
+        return in_sorted(np.sort(k[rows]), ordered)
 
     return probe
 
@@ -120,15 +120,6 @@ def new_rows(
         sql = f"SELECT _rn FROM _c SEMI JOIN ({STORED_IDS}) e USING (team_id, id)"
         keep[_exact(cur, batch, candidates, sql)] = False
     return keep
-
-
-def _member(sorted_set: np.ndarray, ordered: np.ndarray) -> np.ndarray:
-    """Which of ``ordered`` are in the sorted array ``sorted_set``."""
-    if not len(sorted_set):
-        return np.zeros(len(ordered), dtype=bool)
-    pos = np.searchsorted(sorted_set, ordered)
-    pos[pos == len(sorted_set)] = 0
-    return sorted_set[pos] == ordered
 
 
 def _exact(cur: duckdb.DuckDBPyConnection, batch: pa.Table, rows: np.ndarray, sql: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["KeySet", "hash_agrees", "pair_hashes"]
+__all__ = ["KeySet", "hash_agrees", "in_sorted", "pair_hashes"]
 
 _U64 = np.uint64
 
@@ -76,7 +76,7 @@ class KeySet:
         with self._lock:
             hit = self._in_base(hashes)
             for run in self._runs:
-                hit |= _in_sorted(run, hashes)
+                hit |= in_sorted(run, hashes)
             return hit
 
     def _in_base(self, hashes: np.ndarray) -> np.ndarray:
@@ -84,7 +84,7 @@ class KeySet:
         if not n or not len(hashes):
             return np.zeros(len(hashes), dtype=bool)
         if len(hashes) * 64 > n:  # many needles: one sorted walk of the base is cheaper
-            return _in_sorted(base, hashes)
+            return in_sorted(base, hashes)
         bucket = (hashes >> _U64(64 - self._bits)).astype(np.intp) if self._bits else np.zeros(len(hashes), np.intp)
         lo, end = self._starts[bucket], self._starts[bucket + 1]
         hi = end.copy()
@@ -126,7 +126,7 @@ def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return merged
 
 
-def _in_sorted(run: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+def in_sorted(run: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     """Which of ``hashes`` are in the sorted ``run``."""
     if not len(run):
         return np.zeros(len(hashes), dtype=bool)
