@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,13 +26,17 @@ class CountingLedger:
     def __init__(self, inner: DuckDBLedger) -> None:
         self.inner = inner
         self.facts_calls = 0
+        #: the thread (``threading.get_ident()``) of each call
+        self.threads: list[int] = []
 
     def facts(self, query: FactQuery) -> Any:
         self.facts_calls += 1
+        self.threads.append(threading.get_ident())
         return self.inner.facts(query)
 
     def facts_many(self, queries: list[FactQuery]) -> Any:
         self.facts_calls += len(queries)
+        self.threads.append(threading.get_ident())
         return self.inner.facts_many(queries)
 
     def __getattr__(self, name: str) -> Any:

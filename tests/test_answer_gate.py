@@ -16,6 +16,7 @@ import pytest
 from conftest import CountingLedger, event, table
 from usagelens import service
 from usagelens.auth import Caller
+from usagelens.errors import InvalidArgument
 from usagelens.ledger.duckdb import DuckDBLedger
 from usagelens.query import UsageArgs
 
@@ -90,3 +91,56 @@ def test_identical_questions_waiting_together_are_computed_once(ledger):
     assert asked > 0
     _ask(counting, "2026-04-05", got).join(10)  # one more, different question: its own queries
     assert counting.facts_calls == 2 * asked  # the four identical questions cost one answer
+
+
+def _at_once(ledger: Any, start: str, include: list[str] | None = None) -> service.Answer:
+    args = UsageArgs(team_id="team_a", start_date=start, end_date="2026-04-30", include=include or [])
+    return service.usage(ledger, Caller.local(), args, at_once=True)
+
+
+def _in_thread(fn: Any) -> Any:
+    """What ``fn()`` returned or raised, run in another thread (not the owner of a lock the test
+    holds)."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except Exception as e:  # handed back to the test
+            out.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "an at-once answer never waits"
+    return out[0]
+
+
+def test_at_once_answers_now_when_nothing_is_being_computed_the_same_bytes(ledger):
+    now = _at_once(ledger, "2026-04-06")
+    service._CACHE.clear()
+    args = UsageArgs(team_id="team_a", start_date="2026-04-06", end_date="2026-04-30")
+    assert now.text == service.usage(ledger, Caller.local(), args).text
+    assert now.data["totals"]["totalCU"] == Decimal(465)
+
+
+def test_at_once_gives_a_cached_answer_and_refuses_one_that_would_wait(ledger):
+    _at_once(ledger, "2026-04-07")  # computed now, and cached
+    with service._COMPUTING:  # another thread's answer is being computed
+        cached = _in_thread(lambda: _at_once(ledger, "2026-04-07"))
+        assert cached.data["totals"]["totalCU"] == Decimal(465)
+        assert isinstance(_in_thread(lambda: _at_once(ledger, "2026-04-08")), service.NotAtOnce)
+    assert _in_thread(lambda: _at_once(ledger, "2026-04-08")).data["totals"]["totalCU"] == Decimal(465)
+
+
+def test_at_once_leaves_expansions_and_readers_computing_elsewhere_to_a_thread(ledger):
+    assert isinstance(_in_thread(lambda: _at_once(ledger, "2026-04-09", ["usages"])), service.NotAtOnce)
+    assert isinstance(_in_thread(lambda: _at_once(Elsewhere(ledger), "2026-04-09")), service.NotAtOnce)
+    args = UsageArgs(team_id="team_a", start_date="2026-04-09", end_date="2026-04-30", include=["usages"])
+    service.usage(ledger, Caller.local(), args)  # computed by a caller that may wait: now cached
+    assert _at_once(ledger, "2026-04-09", ["usages"]).data["usages"][0]["count"] == 30
+
+
+def test_at_once_still_raises_argument_errors(ledger):
+    with pytest.raises(InvalidArgument, match="2026-13-01"):
+        _at_once(ledger, "2026-13-01")

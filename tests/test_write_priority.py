@@ -4,6 +4,7 @@ answer about to be computed waits for the write in progress, never longer than i
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -44,3 +45,14 @@ def test_without_a_write_a_reader_does_not_wait_and_never_past_its_patience(monk
         reader.join(5)
         assert done.is_set()  # gave up waiting after its patience, while the write goes on
     assert priority._writing == 0
+
+
+def test_ingest_counts_as_under_way_while_a_group_is_written_and_for_a_quiet_while_after():
+    priority = WritePriority()
+    priority.QUIET = 0.2
+    assert not priority.busy  # nothing written yet: an answer may be computed in the event loop
+    with priority.writing():
+        assert priority.busy
+    assert priority.busy  # just written: the next group's requests are probably on their way
+    time.sleep(0.3)
+    assert not priority.busy

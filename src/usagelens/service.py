@@ -11,7 +11,10 @@ knows about HTTP, MCP or terminals.
 it depends on; a write changes the token, so no answer outlives the data it was computed from.
 
 A reader whose answers are computed in this process (``answers_in_process``: DuckDB) has them
-computed one at a time (``_COMPUTING``); cached answers are never held back.
+computed one at a time (``_COMPUTING``); cached answers are never held back. ``usage(...,
+at_once=True)`` gives an answer only when it needs no wait (cached, or computed in this process
+with no other answer being computed and no expansion asked for) and raises ``NotAtOnce``
+otherwise: an event loop answers such questions itself and hands the others to a worker thread.
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ from usagelens.report.markdown import render_members, render_teams, render_usage
 from usagelens.report.scenario import SECTIONS
 from usagelens.report.scenario import usage_list as wire_body
 
-__all__ = ["CACHE_SIZE", "Answer", "list_projects", "list_teams", "team_members", "usage", "usage_list"]
+__all__ = ["CACHE_SIZE", "Answer", "NotAtOnce", "list_projects", "list_teams", "team_members", "usage", "usage_list"]
+
+
+class NotAtOnce(Exception):
+    """The answer cannot be given at once: it would wait for another answer being computed,
+    leave the process (a database server), or be an expansion (long). Ask again without
+    ``at_once``, from a thread that may wait."""
 
 
 @dataclass(frozen=True)
@@ -122,22 +131,32 @@ _CACHE_LOCK = threading.Lock()
 _COMPUTING = threading.RLock()  # re-entrant: an answer that asks for another never waits for itself
 
 
-def _computed(reader: UsageReader, compute: Callable[[], Answer]) -> Answer:
-    """``compute()``, one at a time when ``reader`` computes answers in this process."""
+def _computed(reader: UsageReader, compute: Callable[[], Answer], at_once: bool = False) -> Answer:
+    """``compute()``, one at a time when ``reader`` computes answers in this process. ``at_once``:
+    only if it can start now in this process, else ``NotAtOnce``."""
     if not getattr(reader, "answers_in_process", False):
+        if at_once:
+            raise NotAtOnce
         return compute()
-    with _COMPUTING:
+    if not _COMPUTING.acquire(blocking=not at_once):
+        raise NotAtOnce
+    try:
         return compute()
+    finally:
+        _COMPUTING.release()
 
 
-def _cached(reader: UsageReader, key: tuple[Hashable, ...], compute: Callable[[], Answer]) -> Answer:
+def _cached(
+    reader: UsageReader, key: tuple[Hashable, ...], compute: Callable[[], Answer], at_once: bool = False
+) -> Answer:
     """``compute()``, or the answer it gave for ``key`` since ``reader``'s last write. ``key``
     starts with the kind of answer (``"usage"``, ``"usages"``), so kinds never share an entry.
     Identical questions asked together are computed once: one waiting for its turn to compute
-    (``_computed``) first looks again for the answer the one before it may have just made."""
+    (``_computed``) first looks again for the answer the one before it may have just made.
+    ``at_once``: a cached answer, or one computed now (``_computed``), else ``NotAtOnce``."""
     token = reader.cache_token()
     if token is None:
-        return _computed(reader, compute)
+        return _computed(reader, compute, at_once)
     full = (token, *key)
     hit = _hit(full)
     if hit is not None:
@@ -147,7 +166,7 @@ def _cached(reader: UsageReader, key: tuple[Hashable, ...], compute: Callable[[]
         again = _hit(full)
         return again if again is not None else compute()
 
-    answer = _computed(reader, fresh)
+    answer = _computed(reader, fresh, at_once)
     with _CACHE_LOCK:
         _CACHE[full] = answer
         _CACHE.move_to_end(full)
@@ -164,12 +183,16 @@ def _hit(full: tuple[Hashable, ...]) -> Answer | None:
         return hit
 
 
-def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None) -> Answer:
+def usage(
+    ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | None = None, *, at_once: bool = False
+) -> Answer:
     """The ``usage`` tool: the complete summary plus requested expansions, under the ceiling of
     CONTRACT §2 (``report.ceiling``).
 
     Answers are cached per resolved query and ceilings until the store's next write (when the
-    ledger gives a ``cache_token``); callers must treat ``Answer.data`` as read-only.
+    ledger gives a ``cache_token``); callers must treat ``Answer.data`` as read-only. ``at_once``:
+    the answer only if it needs no wait — cached, or computed now in this process, not an
+    expansion — else ``NotAtOnce`` (argument errors are raised either way).
     """
     q = resolve(args, caller, ledger.teams(), now)
     limits = ceilings()
@@ -178,7 +201,13 @@ def usage(ledger: UsageReader, caller: Caller, args: UsageArgs, now: datetime | 
     budgeted = bool(applicable(ledger, q.team_id, q.project_ids, q.user_ids))
     epoch = int((at - datetime(1970, 1, 1)).total_seconds() // BUDGET_REFRESH) if budgeted else None
     when = at if budgeted else None
-    return _cached(ledger, ("usage", q, limits, epoch), lambda: _answer(ledger, q, limits, when))
+
+    def compute() -> Answer:
+        if at_once and q.include:  # an expansion may take a second: never in an event loop
+            raise NotAtOnce
+        return _answer(ledger, q, limits, when)
+
+    return _cached(ledger, ("usage", q, limits, epoch), compute, at_once)
 
 
 def usage_list(

@@ -17,7 +17,9 @@ gets exactly the rows of its own line range; ``authorize`` runs on exactly the r
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -53,9 +55,12 @@ class WritePriority:
     under any ingest."""
 
     PATIENCE = 0.05
+    #: Seconds after a group was written during which ingest counts as under way (``busy``).
+    QUIET = 0.2
 
     def __init__(self) -> None:
         self._writing = 0
+        self._ended = -math.inf  # monotonic time the last group was written
         self._changed = threading.Condition()
 
     @contextmanager
@@ -68,7 +73,16 @@ class WritePriority:
         finally:
             with self._changed:
                 self._writing -= 1
+                self._ended = time.monotonic()
                 self._changed.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """Whether events are being ingested: a group is being written, or one was within
+        ``QUIET`` seconds. Why: an answer computed in the event loop holds the loop, and the loop
+        receives the requests of the next group; while ingest goes on, answers are computed in
+        worker threads, which give the loop its turn."""
+        return bool(self._writing) or time.monotonic() - self._ended < self.QUIET
 
     def wait(self) -> None:
         """Wait for the write in progress, if any, to end (``PATIENCE`` seconds at most)."""

@@ -156,7 +156,7 @@ class _GuardedApp(FastAPI):
         return Guard(super().build_middleware_stack(), **self.guard_options)
 
 
-def _healthz() -> dict[str, str]:
+async def _healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
