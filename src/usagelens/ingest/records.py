@@ -17,7 +17,7 @@ from usagelens.ingest.readers import Chunk
 from usagelens.ingest.validate import Checked, Validator
 from usagelens.model import ENTITY_FIELDS, ENTITY_SCHEMAS, EVENT_FIELDS, EVENT_SCHEMA
 
-__all__ = ["RecordValidator", "body_lines", "refuse"]
+__all__ = ["RecordValidator", "body_lines", "is_ndjson", "refuse"]
 
 
 class RecordValidator:
@@ -39,11 +39,16 @@ class RecordValidator:
             return self._validator.check_jsonl(chunk, room=10**7)
 
 
+def is_ndjson(content_type: str) -> bool:
+    """Whether a body of ``content_type`` is NDJSON as sent (``*ndjson``/``*jsonl``): then
+    ``body_lines`` only strips a byte-order mark (no parse)."""
+    return "ndjson" in content_type or "jsonl" in content_type
+
+
 def body_lines(raw: bytes, content_type: str, what: str) -> bytes:
     """A request body as NDJSON ending with a newline: NDJSON as sent (``*ndjson``/``*jsonl``
     content types), else a JSON array of ``what`` (or ``{"<what>": [...]}``) one element per line."""
-    ndjson = "ndjson" in content_type or "jsonl" in content_type
-    data = strip_bom(raw) if ndjson else array_lines(raw, what)
+    data = strip_bom(raw) if is_ndjson(content_type) else array_lines(raw, what)
     return data if not data or data.endswith(b"\n") else data + b"\n"
 
 
