@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import random
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -125,6 +126,54 @@ def test_groups_validated_while_the_previous_one_is_written_are_written_in_order
     assert counts == [(1, 0)] * 4 + [(0, 1)] * 19
     assert stored(led) == {f"id{k}": "team_a" for k in range(4)}
     led.close()
+
+
+class _HeldWrites:
+    """A real ledger whose first group write waits for ``release`` (a slow disk, as far as the
+    group writer can tell); records how many batches each write carried."""
+
+    def __init__(self, inner: DuckDBLedger) -> None:
+        self.inner = inner
+        self.release = threading.Event()
+        self.groups: list[int] = []
+
+    def write_events_many(self, batches):
+        self.groups.append(len(batches))
+        if len(self.groups) == 1:
+            assert self.release.wait(10)
+        return self.inner.write_events_many(batches)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize(("cap", "groups"), [(GroupWriter.MAX_EVENTS, [1, 6]), (3, [1, 3, 3])])
+def test_every_request_that_arrives_while_a_group_is_written_is_validated_meanwhile_and_joins_the_next(cap, groups):
+    """Requests arriving one by one during a write are validated as they come (the write does
+    not hold them back) and then written together, in one write of at most ``MAX_EVENTS``."""
+    led = _HeldWrites(DuckDBLedger(":memory:"))
+    checked: list[int] = []
+
+    async def submit_during_a_write() -> list[object]:
+        writer = GroupWriter(led)  # type: ignore[arg-type]
+        writer.MAX_EVENTS = cap
+        first = asyncio.create_task(writer.submit((line(ev("w0", "team_a")) + "\n").encode(), 1, lambda rows: None))
+        while not led.groups:  # the first group is being written
+            await asyncio.sleep(0.005)
+        later = []
+        for k in range(1, 7):
+            body = (line(ev(f"w{k}", "team_a")) + "\n").encode()
+            later.append(asyncio.create_task(writer.submit(body, 1, lambda rows, k=k: checked.append(k))))
+            await asyncio.sleep(0.05)
+        assert checked == [1, 2, 3, 4, 5, 6][:cap]  # validated (then authorized) during the write
+        led.release.set()
+        return await asyncio.gather(first, *later)
+
+    results = asyncio.run(submit_during_a_write())
+    assert [(r.written, r.duplicates) for r in results] == [(1, 0)] * 7  # type: ignore[union-attr]
+    assert led.groups == groups
+    assert stored(led.inner) == {f"w{k}": "team_a" for k in range(7)}
+    led.inner.close()
 
 
 SHAPES = ("good", "good", "good", "blank", "two", "null", "array", "garbage", "foreign")

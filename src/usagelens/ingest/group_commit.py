@@ -6,8 +6,9 @@ cost of the validation statement, and writing it ~18 ms; eight requests validate
 together cost ~35 ms and ~37 ms. Each request still gets its own problems (numbered within its
 own body), its own counts and its own all-or-nothing: a request with an invalid record writes
 nothing while the others of its group are written, and when a group's write fails its requests
-are retried one by one. While one group is written the next is validated (two cores, two jobs);
-groups are written one at a time, in the order their requests arrived.
+are retried one by one. While one group is written the requests that arrive are validated as they
+come (two cores, two jobs) and all of them form the next group, written when that write ends
+(up to ``MAX_EVENTS``); groups are written one at a time, in the order their requests arrived.
 
 A request only ever writes its own rows: the lines of the group are split and numbered by us
 (``ingest.lines``), every valid row carries the number of the line it came from, and a request
@@ -105,43 +106,69 @@ class GroupWriter:
         self._pending: list[_Request] = []
         self._running = False
         self._task: asyncio.Task[None] | None = None
+        self._arrived: asyncio.Event | None = None  # set by each request submitted
 
     async def submit(self, body: bytes, lines: int, authorize: Callable[[pa.Table], None]) -> WriteResult:
         """Validate ``body`` (NDJSON of ``lines`` lines) and write it; its own counts or its own error."""
         loop = asyncio.get_running_loop()
         request = _Request(body, lines, authorize, loop.create_future())
         self._pending.append(request)
+        if self._arrived is not None:
+            self._arrived.set()
         if not self._running:
             self._running = True
             self._task = loop.create_task(self._drain())  # kept: a task without a reference may vanish
         return await request.future
 
     async def _drain(self) -> None:
-        # a pipeline of two: the next group is validated (Arrow's JSON parser, mostly without the
-        # GIL) while the previous one is written (DuckDB, mostly without the GIL), so two cores
-        # both work; groups are still written one at a time, in order
+        # a pipeline of two: requests are validated (Arrow's JSON parser, mostly without the GIL)
+        # while the previous group is written (DuckDB, mostly without the GIL), so two cores both
+        # work; every request validated while a write runs joins the next group, written as soon
+        # as that write ends (taking only what was pending when the last validation ended made
+        # groups of 1 and 7 of 8 writers' requests by turns: a write costs ~the same for 1,000
+        # events as for 7,000). Groups are written one at a time, in order.
         writing: asyncio.Task[None] | None = None
+        ready: list[_Request] = []
+        self._arrived = asyncio.Event()
         try:
-            while self._pending or writing is not None:
-                ready: list[_Request] = []
-                if self._pending:
-                    group = self._next_group()
+            while True:
+                room = self.MAX_EVENTS - sum(r.lines for r in ready)
+                if self._pending and (room >= self._pending[0].lines or not ready):
+                    group = self._next_group(room)
                     try:
-                        ready = await self._checked(group)
+                        ready += await self._checked(group)
                     except Exception as e:  # never leave a request waiting
                         _fail(group, e)
-                if writing is not None:
-                    await writing
-                    writing = None
+                    continue  # more may have come meanwhile, or the write may have ended
+                if writing is not None and not writing.done():
+                    await self._write_ends_or_request_comes(writing)
+                    continue
+                writing = None
                 if ready:
                     writing = asyncio.get_running_loop().create_task(self._written(ready))
+                    ready = []
+                elif not self._pending:
+                    return
         finally:
             self._running = False
 
-    def _next_group(self) -> list[_Request]:
+    async def _write_ends_or_request_comes(self, writing: asyncio.Task[None]) -> None:
+        assert self._arrived is not None
+        self._arrived.clear()
+        if self._pending:  # pending, but the next group is full: only the write's end matters
+            await asyncio.wait({writing})
+            return
+        arrival = asyncio.ensure_future(self._arrived.wait())
+        try:
+            await asyncio.wait({writing, arrival}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            arrival.cancel()
+
+    def _next_group(self, room: int | None = None) -> list[_Request]:
+        room = self.MAX_EVENTS if room is None else room
         group: list[_Request] = []
         size = 0
-        while self._pending and (not group or size + self._pending[0].lines <= self.MAX_EVENTS):
+        while self._pending and (not group or size + self._pending[0].lines <= room):
             group.append(self._pending.pop(0))
             size += group[-1].lines
         return group
