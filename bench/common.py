@@ -68,6 +68,28 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
+@dataclass(frozen=True)
+class Cost:
+    """Wall seconds of a call and the CPU seconds this process spent in it (every thread's, the
+    database's own included): ``cpu / wall`` is how many cores it kept busy."""
+
+    wall: float
+    cpu: float
+
+
+def costed(fn: Callable[[], object]) -> Cost:
+    """The ``Cost`` of one call of ``fn``."""
+    c, t = time.process_time(), time.perf_counter()
+    fn()
+    return Cost(time.perf_counter() - t, time.process_time() - c)
+
+
+def median_cost(fn: Callable[[], Cost], runs: int) -> Cost:
+    """Medians (wall and CPU apart) of ``runs`` calls of ``fn``."""
+    got = [fn() for _ in range(runs)]
+    return Cost(statistics.median(c.wall for c in got), statistics.median(c.cpu for c in got))
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

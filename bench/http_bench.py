@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,11 +21,16 @@ import httpx
 from bench.common import ROOT, Row, Section, copy_store
 from bench.ingest_bench import prepare
 from bench.size_bench import _store as teams_store
+from usagelens import service
+from usagelens.auth import Caller
+from usagelens.ledger.duckdb import DuckDBLedger
+from usagelens.query import UsageArgs
 
 NAME = "http"
 TITLE = "The HTTP service under load (issues 5 and 16)"
 SECONDS = 10
 TEAM = "team_7_0"
+CORES = os.cpu_count() or 1
 EVENT = {
     "time": "2026-11-24T12:00:00Z",
     "teamId": TEAM,
@@ -62,6 +68,49 @@ def _load(url: str, workers: list[dict]) -> list[dict]:
     return json.loads(out.stdout)["groups"]
 
 
+def _cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds the server process has used so far (every thread's, from ``/proc``)."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(proc: subprocess.Popen, url: str, worker: dict) -> dict:
+    """``_load`` of one worker group, with ``server_cpu_ms``: the server's CPU per request."""
+    before = _cpu(proc)
+    (g,) = _load(url, [worker])
+    return g | {"server_cpu_ms": (_cpu(proc) - before) * 1000 / max(1, g["requests"])}
+
+
+def _in_process(db: str, team: str) -> float:
+    """Median ms of ``service.usage`` in this process for 300 of the distinct questions the load
+    asks (answer cache emptied before each), after 50 to warm the store's memory."""
+    led = DuckDBLedger(db)
+    try:
+        ms = []
+        for i, p in enumerate(_summary(True, 1, team)["params"][:350]):
+            args = UsageArgs(**p)
+            service._CACHE.clear()  # every answer computed, as every distinct question over HTTP
+            t = time.perf_counter()
+            service.usage(led, Caller.local(), args)
+            if i >= 50:
+                ms.append((time.perf_counter() - t) * 1000)
+    finally:
+        led.close()
+    return statistics.median(ms)
+
+
+def _bound_note(g: dict, who: str, answer_ms: float) -> str:
+    """The requests/s a request of ``g``'s CPU cost allows on this machine, at best."""
+    per = g["server_cpu_ms"] + g["client_cpu_ms"]
+    return (
+        f"{who}: an answer to one of these questions takes {answer_ms:.1f} ms in process (median); over HTTP "
+        f"the server spent {g['server_cpu_ms']:.1f} CPU-ms per question at concurrency 8 and the load generator "
+        f"{g['client_cpu_ms']:.2f}. {CORES} cores with none idle would allow at most {CORES * 1000 / per:,.0f} "
+        f"req/s at that cost; one core — the server's Python runs under one interpreter lock — "
+        f"{1000 / g['server_cpu_ms']:,.0f} req/s (measured: {g['rps']:,.0f})."
+    )
+
+
 def _summary(distinct: bool, concurrency: int, team: str = TEAM) -> dict:
     """Summary requests: one repeated (answered from the answer cache after the first), or
     thousands of distinct windows, each asked once (every answer computed)."""
@@ -84,20 +133,22 @@ def _summary(distinct: bool, concurrency: int, team: str = TEAM) -> dict:
     return {"kind": "get", "path": "/v1/usage", "params": params, "concurrency": concurrency, "stride": concurrency}
 
 
-def _small_team(data: Path) -> Row:
+def _small_team(data: Path, notes: list[str]) -> Row:
     """Distinct questions about a 10-identity, 20-model team (the size benchmark's 10M store)."""
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         db = str(Path(tmp) / "teams.duckdb")
         copy_store(teams_store(data, "10M", 10_000_000), db)
+        answer_ms = _in_process(db, "t10")
         port = 8798
         proc = _serve(db, port)
         url = f"http://127.0.0.1:{port}"
         try:
             (floor,) = _load(url, [{"kind": "get", "path": "/healthz", "params": [{}], "concurrency": 8}])
-            (g,) = _load(url, [_summary(True, 8, "t10")])
+            g = _measured(proc, url, _summary(True, 8, "t10"))
         finally:
             proc.terminate()
             proc.wait(30)
+    notes.append(_bound_note(g, "The 10-identity team", answer_ms))
     return Row(
         "GET /v1/usage 10M events, concurrency 8, distinct windows, a 10-identity 20-model team",
         f"{g['rps']:,.0f} req/s, p50 {g['p50_ms']:.0f} ms, p99 {g['p99_ms']:.0f} ms",
@@ -111,9 +162,11 @@ def _small_team(data: Path) -> Row:
 def run(data: Path) -> Section:
     base = prepare(data)["base"]
     rows: list[Row] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         db = str(Path(tmp) / "store.duckdb")
         copy_store(base, db)
+        answer_ms = _in_process(db, TEAM)
         port = 8799
         proc = _serve(db, port)
         url = f"http://127.0.0.1:{port}"
@@ -121,7 +174,9 @@ def run(data: Path) -> Section:
             for c in (1, 8, 32):
                 (floor,) = _load(url, [{"kind": "get", "path": "/healthz", "params": [{}], "concurrency": c}])
                 for distinct in (False, True):
-                    (g,) = _load(url, [_summary(distinct, c)])
+                    g = _measured(proc, url, _summary(distinct, c))
+                    if distinct and c == 8:
+                        notes.append(_bound_note(g, "The largest team (116 identities, 421 models)", answer_ms))
                     label = "distinct windows" if distinct else "same request (answer cache)"
                     target, met = "—", "—"
                     if c == 8:
@@ -174,7 +229,8 @@ def run(data: Path) -> Section:
         finally:
             proc.terminate()
             proc.wait(30)
-    rows.append(_small_team(data))
+    rows.append(_small_team(data, notes))
+    notes.append(_LARGEST)
     return Section(
         NAME,
         TITLE,
@@ -183,4 +239,15 @@ def run(data: Path) -> Section:
         f"for {SECONDS} s per row on the same "
         "2-core machine, so client and server share the CPU. Baseline: `GET /healthz` at the same concurrency.",
         rows,
+        notes,
     )
+
+
+_LARGEST = (
+    "Why 300 distinct questions/s is met for the small team and not for the largest: the issue allows the "
+    "largest team's answer 15 ms (and measures its floor, one hand-written query per figure plus the same "
+    "89 KB of JSON, at ~12 ms: the answer benchmark), while 300 req/s from one interpreter lock leaves "
+    "3.3 CPU-ms per request for the answer and the HTTP stack together. The server is one process (DuckDB's "
+    "file lock admits one writing process) whose answers are Python under that lock, so its distinct "
+    "answers are bound by one core: the one-core figures above match the measured rates."
+)

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from bench.common import Row, Section, copy_store, median_of, timed
+from bench.common import Cost, Row, Section, copy_store, costed, median_cost, median_of, timed
 from usagelens.demo import DemoSpec, demo_events
 from usagelens.ingest.export import write_events_file
 from usagelens.ingest.pipeline import ingest_file, read_valid
@@ -46,6 +47,7 @@ BATCHES = DemoSpec(seed=9, events=60_000, days=1, end=END)
 RUNS = 3
 _FAR = timedelta(days=3650)
 _GB = 1 << 30
+CORES = os.cpu_count() or 1
 
 
 def _label(n: int) -> str:
@@ -87,34 +89,40 @@ def _drop(path: str) -> None:
         Path(p).unlink(missing_ok=True)
 
 
-def _bulk(tmp: Path, file: Path, base: Path | None) -> float:
-    """Events per second of ``ingest_file`` end to end (the store opened before, closed after)."""
+def _bulk(tmp: Path, file: Path, base: Path | None) -> Cost:
+    """The cost of ``ingest_file`` end to end (the store opened before, closed after)."""
     path = _store(tmp, base)
     led = DuckDBLedger(path)
-    seconds = timed(lambda: ingest_file(led, str(file), future_tolerance=_FAR))
+    cost = costed(lambda: ingest_file(led, str(file), future_tolerance=_FAR))
     assert led.stats().events == NEW.events + (BASE.events if base else 0)
     led.close()
     _drop(path)
-    return NEW.events / seconds
+    return cost
 
 
 def _raw_insert(tmp: Path, table: pa.Table, sql: str = "INSERT INTO events SELECT * FROM arrow_table") -> float:
     """Seconds of DuckDB's raw Arrow insert of ``table`` into an empty events table of a file
     store, in one transaction (or of another ``sql`` reading ``arrow_table``)."""
+    return _raw_cost(tmp, table, sql).wall
+
+
+def _raw_cost(tmp: Path, table: pa.Table, sql: str = "INSERT INTO events SELECT * FROM arrow_table") -> Cost:
+    """``_raw_insert``, with the CPU seconds it took (DuckDB's threads included)."""
     path = _store(tmp, None)
     con = duckdb.connect(path)
     for stmt in duckdb_sql.schema_sql():
         con.execute(stmt)
     con.register("arrow_table", table)
-    seconds = timed(lambda: con.execute("BEGIN").execute(sql).execute("COMMIT"))
+    cost = costed(lambda: con.execute("BEGIN").execute(sql).execute("COMMIT"))
     con.close()
     _drop(path)
-    return seconds
+    return cost
 
 
-def _batches(tmp: Path, base: Path) -> tuple[float, float, str]:
+def _batches(tmp: Path, base: Path) -> tuple[float, float, dict[str, float]]:
     """Median ms per 1,000-event ``write_events`` on a warm 10M store, the floor's (the raw
-    insert and commit of the same 1,000 rows into an empty events table) and where it goes."""
+    insert and commit of the same 1,000 rows into an empty events table) and where it goes
+    (``_batch_stages``)."""
     path = _store(tmp, base)
     led = DuckDBLedger(path)
     events = pa.concat_tables(list(demo_events(BATCHES)))
@@ -127,8 +135,8 @@ def _batches(tmp: Path, base: Path) -> tuple[float, float, str]:
     return statistics.median(ours) * 1000, statistics.median(floor) * 1000, stages
 
 
-def _batch_stages(path: str, events: pa.Table) -> str:
-    """The statements of a 1,000-event write, each timed, on the same store (medians)."""
+def _batch_stages(path: str, events: pa.Table) -> dict[str, float]:
+    """The statements of a 1,000-event write, each timed, on the same store (median ms)."""
     con = duckdb.connect(path)
     cols = ", ".join(duckdb_sql.EVENT_COLUMNS)
     laps: list[list[float]] = []
@@ -147,11 +155,21 @@ def _batch_stages(path: str, events: pa.Table) -> str:
         t.append(time.perf_counter())
         laps.append([(b - a) * 1000 for a, b in itertools.pairwise(t)])
     con.close()
-    hash_ms, insert, rollup, rollup_insert, commit = (statistics.median(x) for x in zip(*laps, strict=True))
+    names = ("hash", "insert", "rollup", "rollup_insert", "commit")
+    return {name: statistics.median(x) for name, x in zip(names, zip(*laps, strict=True), strict=True)}
+
+
+def _batch_note(ms: dict[str, float], floor_ms: float) -> str:
+    """Where a batch goes, and the least a batch that keeps its rollups can cost here."""
+    bound = floor_ms + ms["hash"] + ms["rollup_insert"]
     return (
         "Where a 1,000-event batch goes (its statements alone, same store, medians): hashing the ids "
-        f"{hash_ms:.1f} ms, inserting the events {insert:.1f} ms, aggregating the rollup rows (Arrow) "
-        f"{rollup:.1f} ms, inserting them {rollup_insert:.1f} ms, the commit (WAL and fsync) {commit:.1f} ms."
+        f"{ms['hash']:.1f} ms, inserting the events {ms['insert']:.1f} ms, aggregating the rollup rows (Arrow) "
+        f"{ms['rollup']:.1f} ms, inserting them {ms['rollup_insert']:.1f} ms, the commit (WAL and fsync) "
+        f"{ms['commit']:.1f} ms. The floor alone — the raw insert of the same rows and its commit — is "
+        f"{floor_ms:.1f} ms; a batch that also checks its ids and writes its rollup rows (one more statement, "
+        f"even if aggregating them cost nothing) costs at least {bound:.1f} ms here, so the 5 ms target is "
+        f"{'within' if bound <= 5 else 'below'} what this machine can do with the rollups kept in the write."
     )
 
 
@@ -201,37 +219,87 @@ def _peak(tmp: Path, file: Path, body: str) -> tuple[int, float]:
     return int(rss), float(seconds)
 
 
-def _stages(tmp: Path, file: Path, jsonl: Path, table: pa.Table, base: Path) -> str:
+@dataclass(frozen=True)
+class Stages:
+    """Each stage of a bulk ingest alone, on the same table (median wall and CPU seconds)."""
+
+    rows: int
+    validate: Cost
+    validate_jsonl: Cost
+    insert: Cost
+    rollup: Cost
+    check: Cost  # the duplicate check's semi-join into the base store
+    load: float  # loading the base store's id set instead
+
+    def bound(self, jsonl: bool, into_base: bool, rollups: bool = True) -> float:
+        """Events/s no ingest doing these stages can pass here: their CPU seconds spread over
+        every core with nothing idle (DuckDB's insert alone already keeps ~1.9 of 2 busy)."""
+        parts = [self.validate_jsonl if jsonl else self.validate, self.insert]
+        parts += [self.rollup] * rollups + [self.check] * into_base
+        return self.rows / (sum(c.cpu for c in parts) / CORES)
+
+    def note(self, fmt: str) -> str:
+        total = self.validate.wall + self.insert.wall + self.rollup.wall
+
+        def cpu(c: Cost) -> str:
+            return f"{c.wall:.2f} s ({c.cpu:.2f} CPU-s)"
+
+        return (
+            f"Where the time goes ({fmt}, {self.rows:,} events, each stage alone, medians; CPU seconds are "
+            f"every thread's): read and validate {cpu(self.validate)}, DuckDB's raw insert of the events "
+            f"{cpu(self.insert)} (the floor), the rollup statement {cpu(self.rollup)} — {total:.2f} s together "
+            f"({self.rows / total:,.0f} events/s) before any duplicate check; into the {_label(BASE.events)}-event "
+            f"store the duplicate check adds a semi-join of the hashes with the stored ones, {cpu(self.check)} "
+            f"(loading the id set instead: {self.load:.2f} s). Reading and validating the same events as JSONL "
+            f"takes {cpu(self.validate_jsonl)} (Arrow's JSON parser, on every core)."
+        )
+
+    def bounds_note(self) -> str:
+        def k(rate: float) -> str:
+            return f"{rate / 1000:,.0f}k"
+
+        return (
+            f"The CPU bound ({CORES} cores; the `bound` of each **no** above): an ingest that validates, stores and "
+            "keeps the rollups current at its commit needs at least the CPU seconds of those stages; spread over "
+            f"every core with none idle that is {k(self.bound(False, False))} events/s for Parquet into an empty "
+            f"store, {k(self.bound(False, True))} into the {_label(BASE.events)}-event store, and "
+            f"{k(self.bound(True, False))} for JSONL. Storing without any rollup would still be bound at "
+            f"{k(self.bound(False, False, rollups=False))} (Parquet) and {k(self.bound(True, False, rollups=False))} "
+            "(JSONL), and the rollups would then cost their CPU after the commit (a sustained stream pays it all "
+            "the same), while an answer would aggregate the raw events not yet rolled up."
+        )
+
+
+def _stages(tmp: Path, file: Path, jsonl: Path, table: pa.Table, base: Path) -> Stages:
     """Where the time of a bulk ingest goes, each stage alone on the same table (medians)."""
-    validate = median_of(lambda: timed(lambda: read_valid(str(file), future_tolerance=_FAR)), RUNS)
-    validate_jsonl = median_of(lambda: timed(lambda: read_valid(str(jsonl), future_tolerance=_FAR)), RUNS)
-    insert = median_of(lambda: _raw_insert(tmp, table), RUNS)
-    rollup = median_of(lambda: _raw_insert(tmp, table, duckdb_sql.rollup_append_sql("arrow_table")), RUNS)
+    validate = median_cost(lambda: costed(lambda: read_valid(str(file), future_tolerance=_FAR)), RUNS)
+    validate_jsonl = median_cost(lambda: costed(lambda: read_valid(str(jsonl), future_tolerance=_FAR)), RUNS)
+    insert = median_cost(lambda: _raw_cost(tmp, table), RUNS)
+    rollup = median_cost(lambda: _raw_cost(tmp, table, duckdb_sql.rollup_append_sql("arrow_table")), RUNS)
     con = duckdb.connect(str(base), read_only=True)
     con.register("arrow_table", table.select(["team_id", "id"]))
     stored = "SELECT hash(team_id, id) AS k FROM events"
     join = f"SELECT count(*) FROM (SELECT hash(team_id, id) AS k FROM arrow_table) SEMI JOIN ({stored}) USING (k)"
-    check = median_of(lambda: timed(lambda: con.execute(join).fetchall()), RUNS)
+    check = median_cost(lambda: costed(lambda: con.execute(join).fetchall()), RUNS)
     load = median_of(lambda: timed(lambda: con.execute(stored + " ORDER BY k").fetchnumpy()), RUNS)
     con.close()
-    total = validate + insert + rollup
-    return (
-        f"Where the time goes ({file.suffix[1:]}, {table.num_rows:,} events, each stage alone, medians): read and "
-        f"validate {validate:.2f} s, DuckDB's raw insert of the events {insert:.2f} s (the floor), the rollup "
-        f"statement {rollup:.2f} s — {total:.2f} s together ({table.num_rows / total:,.0f} events/s) before "
-        f"any duplicate check; into the {_label(BASE.events)}-event store the duplicate check adds a semi-join "
-        f"of the hashes with the stored ones, {check:.2f} s (loading the id set instead: {load:.2f} s). "
-        f"Reading and validating the same events as JSONL takes {validate_jsonl:.2f} s (Arrow's JSON parser)."
-    )
+    return Stages(table.num_rows, validate, validate_jsonl, insert, rollup, check, load)
 
 
 def _row(scenario: str, ours: str, floor: str, ratio: float, target: str, met: bool) -> Row:
     return Row(scenario, ours, floor, f"{ratio:.2f}× the floor", target, "yes" if met else "**no**")
 
 
-def _rate_row(scenario: str, ours: float, floor: float, target: float) -> Row:
-    return _row(
-        scenario, f"{ours:,.0f} ev/s", f"{floor:,.0f} ev/s", ours / floor, f"≥ {target:,.0f} ev/s", ours >= target
+def _rate_row(scenario: str, ours: Cost, floor: float, target: float, bound: float) -> Row:
+    rate = NEW.events / ours.wall
+    met = "yes" if rate >= target else f"**no** (bound {bound / 1000:,.0f}k)"
+    return Row(
+        scenario,
+        f"{rate:,.0f} ev/s ({ours.cpu / ours.wall:.1f} cores)",
+        f"{floor:,.0f} ev/s",
+        f"{rate / floor:.2f}× the floor",
+        f"≥ {target:,.0f} ev/s",
+        met,
     )
 
 
@@ -242,30 +310,35 @@ def run(data: Path) -> Section:
         tmp = Path(d)
         table, _ = read_valid(str(paths["parquet"]), future_tolerance=_FAR)
         floor = NEW.events / median_of(lambda: _raw_insert(tmp, table), RUNS)
-        for fmt, target in (("parquet", 1_000_000), ("jsonl", 400_000)):
-            empty = median_of(lambda fmt=fmt: _bulk(tmp, paths[fmt], None), RUNS)
-            rows.append(_rate_row(f"{_label(NEW.events)} events {fmt} → empty store", empty, floor, target))
-            full = median_of(lambda fmt=fmt: _bulk(tmp, paths[fmt], paths["base"]), RUNS)
-            target_full = 600_000 if fmt == "parquet" else target
-            label = f"{_label(NEW.events)} events {fmt} → {_label(BASE.events)}-event store"
-            rows.append(_rate_row(label, full, floor, target_full))
+        bulk = {}
+        for fmt in ("parquet", "jsonl"):
+            for base in (None, paths["base"]):
+                bulk[fmt, base is not None] = median_cost(lambda fmt=fmt, base=base: _bulk(tmp, paths[fmt], base), RUNS)
         ours_ms, floor_ms, batch_stages = _batches(tmp, paths["base"])
-        batch = f"1,000-event batch → {_label(BASE.events)}-event store (ms per batch)"
-        rows.append(_row(batch, f"{ours_ms:.1f} ms", f"{floor_ms:.1f} ms", ours_ms / floor_ms, "≤ 5 ms", ours_ms <= 5))
         rss, seconds = _peak(tmp, paths["big"], _OURS)
         floor_rss, floor_s = _peak(tmp, paths["big"], _FLOOR)
-        big = f"{_label(BIG.events)}-event Parquet file → empty store: peak RSS"
-        gb = f"{rss / _GB:.2f} GB", f"{floor_rss / _GB:.2f} GB"
-        rows.append(_row(big, *gb, rss / floor_rss, "≤ 2 GB", rss <= 2 * _GB))
-        notes.append(_stages(tmp, paths["parquet"], paths["jsonl"], table, paths["base"]))
-        notes.append(batch_stages)
-        notes.append(
-            f"The {_label(BIG.events)}-event file took {seconds:.1f} s ({BIG.events / seconds:,.0f} events/s) in "
-            f"its own process; the floor (read the file with Arrow, raw insert) {floor_s:.1f} s. `ingest_file` "
-            "streams the file: each batch of 1M valid rows is written as soon as it is validated, inside the one "
-            "transaction of the file (`UsageWriter.write_events_stream`), so memory stays that of a few batches "
-            "where the floor holds the whole table."
-        )
+        stages = _stages(tmp, paths["parquet"], paths["jsonl"], table, paths["base"])
+    for fmt, target in (("parquet", 1_000_000), ("jsonl", 400_000)):
+        for full in (False, True):
+            into = f"{_label(BASE.events)}-event store" if full else "empty store"
+            goal = 600_000 if fmt == "parquet" and full else target
+            bound = stages.bound(fmt == "jsonl", full)
+            rows.append(_rate_row(f"{_label(NEW.events)} events {fmt} → {into}", bulk[fmt, full], floor, goal, bound))
+    batch = f"1,000-event batch → {_label(BASE.events)}-event store (ms per batch)"
+    rows.append(_row(batch, f"{ours_ms:.1f} ms", f"{floor_ms:.1f} ms", ours_ms / floor_ms, "≤ 5 ms", ours_ms <= 5))
+    big = f"{_label(BIG.events)}-event Parquet file → empty store: peak RSS"
+    gb = f"{rss / _GB:.2f} GB", f"{floor_rss / _GB:.2f} GB"
+    rows.append(_row(big, *gb, rss / floor_rss, "≤ 2 GB", rss <= 2 * _GB))
+    notes.append(stages.note(paths["parquet"].suffix[1:]))
+    notes.append(stages.bounds_note())
+    notes.append(_batch_note(batch_stages, floor_ms))
+    notes.append(
+        f"The {_label(BIG.events)}-event file took {seconds:.1f} s ({BIG.events / seconds:,.0f} events/s) in "
+        f"its own process; the floor (read the file with Arrow, raw insert) {floor_s:.1f} s. `ingest_file` "
+        "streams the file: each batch of 1M valid rows is written as soon as it is validated, inside the one "
+        "transaction of the file (`UsageWriter.write_events_stream`), so memory stays that of a few batches "
+        "where the floor holds the whole table."
+    )
     return Section(SECTION, TITLE, _METHOD, rows, notes)
 
 
