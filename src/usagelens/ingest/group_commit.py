@@ -132,6 +132,10 @@ class GroupWriter:
         self._arrived = asyncio.Event()
         try:
             while True:
+                if ready and (writing is None or writing.done()):  # the write ended: the next one
+                    writing = asyncio.get_running_loop().create_task(self._written(ready))
+                    ready = []
+                    continue
                 room = self.MAX_EVENTS - sum(r.lines for r in ready)
                 if self._pending and (room >= self._pending[0].lines or not ready):
                     group = self._next_group(room)
@@ -143,12 +147,7 @@ class GroupWriter:
                 if writing is not None and not writing.done():
                     await self._write_ends_or_request_comes(writing)
                     continue
-                writing = None
-                if ready:
-                    writing = asyncio.get_running_loop().create_task(self._written(ready))
-                    ready = []
-                elif not self._pending:
-                    return
+                return  # nothing pending, validated or being written
         finally:
             self._running = False
 
