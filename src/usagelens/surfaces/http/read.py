@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,12 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from usagelens import query_parse
 from usagelens.errors import Forbidden, InvalidArgument, NotFound
+from usagelens.ingest.group_commit import WritePriority
 from usagelens.jsonout import instant
 from usagelens.ledger.series import MAX_WINDOW
 from usagelens.query import ARGUMENTS, Argument, UsageArgs
 from usagelens.query_parse import MAX_OFFSET, shown, split
 from usagelens.report.scenario import SECTIONS
-from usagelens.service import NotAtOnce, usage_list
+from usagelens.service import Answer, NotAtOnce, usage_list
 from usagelens.service import usage as usage_answer
 from usagelens.surfaces.http.common import json_response, only, reader, service
 from usagelens.surfaces.http.docs import ERRORS, READ_ERRORS
@@ -180,28 +182,28 @@ async def usage(request: Request, **arguments: Any) -> Response:
     await asyncio.sleep(0)  # one turn of the loop first: its I/O (replies being flushed, new
     # requests) goes between answers, not after a whole run of them (p99 at concurrency 8: the
     # largest team ~95 -> ~70 ms, a 10-identity team ~36 -> ~22 ms)
-    try:
-        return _usage(request, arguments, at_once=True)
-    except NotAtOnce:
-        return await run_in_threadpool(_usage, request, arguments, at_once=False)
-
-
-def _usage(request: Request, arguments: dict[str, Any], at_once: bool) -> Response:
     only(request, _USAGE_PARAMS)
     caller = reader(request)
     if arguments["response_format"] is None and "text/markdown" in request.headers.get("accept", ""):
         arguments = {**arguments, "response_format": "markdown"}
     lists = {a.name: split(arguments[a.name]) for a in ARGUMENTS if a.is_list}
     args = UsageArgs(**{**arguments, **lists, "include": lists["include"] or []})
-    priority = service(request).writer.priority
-    if at_once and priority.busy:
-        raise NotAtOnce  # ingest first (``WritePriority``): waiting is for a worker thread
-    if not at_once:
-        priority.wait()
-    answer = usage_answer(service(request).ledger, caller, args, at_once=at_once)
+    ledger, priority = service(request).ledger, service(request).writer.priority
+    try:
+        if priority.busy:
+            raise NotAtOnce  # ingest first (``WritePriority``): waiting is for a worker thread
+        answer = usage_answer(ledger, caller, args, at_once=True)
+    except NotAtOnce:
+        answer = await run_in_threadpool(_after_writes, priority, lambda: usage_answer(ledger, caller, args))
     if answer.format == "markdown":
         return Response(answer.text, media_type="text/markdown; charset=utf-8")
     return Response(answer.text, media_type="application/json")
+
+
+def _after_writes(priority: WritePriority, answer: Callable[[], Answer]) -> Answer:
+    """``answer()`` once the group being written, if any, is (``WritePriority.wait``)."""
+    priority.wait()
+    return answer()
 
 
 @router.get("/v1/stats", tags=["usagelens"], summary="What the store holds", responses=ERRORS)
