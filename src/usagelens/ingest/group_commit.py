@@ -163,8 +163,8 @@ class GroupWriter:
         finally:
             arrival.cancel()
 
-    def _next_group(self, room: int | None = None) -> list[_Request]:
-        room = self.MAX_EVENTS if room is None else room
+    def _next_group(self, room: int) -> list[_Request]:
+        """Pending requests, oldest first, of at most ``room`` events (at least one request)."""
         group: list[_Request] = []
         size = 0
         while self._pending and (not group or size + self._pending[0].lines <= room):
