@@ -83,6 +83,16 @@ def ledger() -> Iterator[DuckDBLedger]:
 
 
 @pytest.fixture
+def april() -> Iterator[DuckDBLedger]:
+    """A ``:memory:`` store of 30 events of team_a on 2026-04-10, one per hour mod 24, event
+    ``i`` costing ``i + 1`` CU (465 in all)."""
+    led = DuckDBLedger(":memory:")
+    led.write_events(table([event(i, datetime(2026, 4, 10, i % 24), cu=Decimal(i + 1)) for i in range(30)]))
+    yield led
+    led.close()
+
+
+@pytest.fixture
 def store_path(tmp_path: Path) -> str:
     return str(tmp_path / "store.duckdb")
 

@@ -6,14 +6,12 @@ work is done elsewhere keeps its answers concurrent."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from conftest import CountingLedger, event, table
+from conftest import CountingLedger
 from usagelens import service
 from usagelens.auth import Caller
 from usagelens.errors import InvalidArgument
@@ -22,11 +20,8 @@ from usagelens.query import UsageArgs
 
 
 @pytest.fixture
-def ledger() -> Iterator[DuckDBLedger]:
-    led = DuckDBLedger(":memory:")
-    led.write_events(table([event(i, datetime(2026, 4, 10, i % 24), cu=Decimal(i + 1)) for i in range(30)]))
-    yield led
-    led.close()
+def ledger(april: DuckDBLedger) -> DuckDBLedger:
+    return april
 
 
 def _ask(ledger: Any, start: str, out: list[Decimal]) -> threading.Thread:

@@ -5,9 +5,8 @@ events being written, never holds the loop, so health checks and cached answers 
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from conftest import CountingLedger, event, table
+from conftest import CountingLedger
 from usagelens import service
 from usagelens.auth import Caller
 from usagelens.ingest.group_commit import WritePriority
@@ -25,11 +24,8 @@ from usagelens.surfaces.http import create_app
 
 
 @pytest.fixture
-def ledger() -> Iterator[DuckDBLedger]:
-    led = DuckDBLedger(":memory:")
-    led.write_events(table([event(i, datetime(2026, 4, 10, i % 24), cu=Decimal(i + 1)) for i in range(30)]))
-    yield led
-    led.close()
+def ledger(april: DuckDBLedger) -> DuckDBLedger:
+    return april
 
 
 def _params(start: str, **more: str) -> dict[str, str]:

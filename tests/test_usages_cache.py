@@ -4,7 +4,6 @@ stand in for ``usage``'s (nor the other way round)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,11 +23,8 @@ APRIL = {"startDate": "2026-04-01", "endDate": "2026-04-30"}
 
 
 @pytest.fixture
-def counting() -> Iterator[CountingLedger]:
-    inner = DuckDBLedger(":memory:")
-    inner.write_events(table([event(i, datetime(2026, 4, 10, i % 24), cu=Decimal(i + 1)) for i in range(30)]))
-    yield CountingLedger(inner)
-    inner.close()
+def counting(april: DuckDBLedger) -> CountingLedger:
+    return CountingLedger(april)
 
 
 def _get(ledger: CountingLedger, params: dict[str, str]) -> dict[str, Any]:
